@@ -1,0 +1,49 @@
+"""scgrad: gradients of expected costs in stochastic computation graphs, for PyTorch.
+
+Write the program as a generative story with :func:`sample` and :func:`cost`; :func:`surrogate`
+turns one run of it into an :class:`Objective` whose ``backward()`` estimates the gradient of the
+expected total cost, each random choice through the estimator it names.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from scgrad import diagnostics
+from scgrad.baselines import Baseline, BatchAverage, Critic, LeaveOneOut, MovingAverage, Prediction
+from scgrad.core.handlers import block, override_estimators, substitute
+from scgrad.core.primitives import cost, sample
+from scgrad.core.provenance import provenance
+from scgrad.core.surrogate import Objective, surrogate
+from scgrad.errors import ScgradError
+from scgrad.estimators import Defaults, Downstream, Enumerate, Estimator, Parts, Reparam, ScoreFunction
+
+try:
+    __version__ = version("scgrad")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+source"
+
+__all__ = [
+    "Baseline",
+    "BatchAverage",
+    "Critic",
+    "Defaults",
+    "Downstream",
+    "Enumerate",
+    "Estimator",
+    "LeaveOneOut",
+    "MovingAverage",
+    "Objective",
+    "Parts",
+    "Prediction",
+    "Reparam",
+    "ScgradError",
+    "ScoreFunction",
+    "__version__",
+    "block",
+    "cost",
+    "diagnostics",
+    "override_estimators",
+    "provenance",
+    "sample",
+    "substitute",
+    "surrogate",
+]

@@ -1,0 +1,1 @@
+"""The runtime: handler stack, primitives, recorded graph and the surrogate combiner."""

@@ -1,0 +1,64 @@
+"""What ``surrogate`` records: random choices (nodes) and costs, in the order they happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+
+@dataclass(eq=False)
+class Node:
+    """One random choice: its distribution, estimator, drawn value and place in time.
+
+    ``sample_dim`` is the position (negative, counted from the right of the log-prob) of the
+    ``num_samples`` dimension, or ``None``. ``enum_dims`` lists the positions on which an
+    enumerating estimator laid out the support. ``upstream`` holds the names of the nodes
+    this one depends on when provenance is tracked, else ``None``.
+    """
+
+    name: str
+    dist: torch.distributions.Distribution
+    estimator: object
+    num_samples: int | None
+    order: int
+    value: torch.Tensor | None = None
+    sample_dim: int | None = None
+    enum_dims: tuple[int, ...] = ()
+    upstream: frozenset | None = None
+
+    @cached_property
+    def log_prob(self) -> torch.Tensor:
+        """``dist.log_prob(value)``: shape ``sample_shape + batch_shape`` (plus enumeration dims)."""
+        from scgrad.core.provenance import strip
+
+        return strip(self.dist.log_prob(self.value))
+
+    def __repr__(self) -> str:
+        shape = None if self.value is None else tuple(self.value.shape)
+        return f"Node({self.name!r}, {type(self.dist).__name__}, {type(self.estimator).__name__}, value shape {shape})"
+
+
+@dataclass(eq=False)
+class CostSite:
+    """One cost: its value (minimised in expectation) and place in time."""
+
+    name: str
+    value: torch.Tensor
+    order: int
+    upstream: frozenset | None = None
+
+    def __repr__(self) -> str:
+        return f"CostSite({self.name!r}, shape {tuple(self.value.shape)})"
+
+
+@dataclass
+class Graph:
+    """The record of one run of a program: nodes and costs by name, each in time order."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    costs: dict[str, CostSite] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Graph(nodes={list(self.nodes.values())}, costs={list(self.costs.values())})"

@@ -1,0 +1,189 @@
+"""The one place surrogate terms combine (DiCE with baselines; Foerster et al. 2018, Mao et al. 2019).
+
+    L = sum_c E_w[ MB(S_c) * c ] + sum_n E_w[ (1 - MB(s_n)) * MB(S_n) * b_n ] + sum_n extra_n
+
+``MB(x) = exp(x - x.detach())``; ``S_c`` sums the scores of the nodes upstream of cost ``c`` (each
+summed to the cost's shape); ``s_n`` is node n's score, ``S_n`` the scores upstream of n and ``b_n``
+its baseline. ``E_w`` averages a tensor over its elements, except that dimensions enumerating a
+node's support are summed with the enumerated probabilities as weights. The value of ``L`` is the
+Monte-Carlo estimate of the objective; its derivatives of every order are unbiased for the
+score-function parts, and the baseline term (Mao et al.'s form, with ``MB(S_n)``) keeps them so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from scgrad.core.dependencies import Dependencies
+from scgrad.core.graph import Graph
+from scgrad.core.magic_box import magic_box
+from scgrad.core.provenance import provenance
+from scgrad.core.record import GraphRecorder
+from scgrad.core.runtime import find
+from scgrad.core.shapes import has_dim
+from scgrad.errors import CombinedDrawsError, ScgradError
+
+
+@dataclass
+class Objective:
+    """What ``surrogate`` returns.
+
+    Attributes:
+        loss: the surrogate scalar; ``loss.backward()`` gives the gradient estimate.
+        cost: the detached Monte-Carlo estimate of ``E[sum of costs]`` (equal to ``loss`` in value).
+        costs: that estimate per cost name.
+        graph: the recorded nodes and costs.
+        aux_loss: what learned parts of the estimators (critics) minimise, or ``None``.
+    """
+
+    loss: torch.Tensor
+    cost: torch.Tensor
+    costs: dict[str, torch.Tensor]
+    graph: Graph
+    aux_loss: torch.Tensor | None = None
+    parts: dict = field(default_factory=dict, repr=False)
+
+    def backward(self, **kwargs) -> None:
+        """Backpropagate ``loss`` and, into the estimators' own parameters, ``aux_loss``.
+
+        Keyword arguments go to ``torch.Tensor.backward`` (e.g. ``retain_graph``, ``create_graph``).
+        """
+        total = self.loss if self.aux_loss is None else self.loss + self.aux_loss
+        total.backward(**kwargs)
+
+
+def surrogate(program, *args, **kwargs) -> Objective:
+    """Run ``program(*args, **kwargs)`` once, record its nodes and costs, and build the surrogate.
+
+    The program draws with :func:`scgrad.sample` and reports costs with :func:`scgrad.cost`. Under
+    ``with scgrad.provenance():`` each cost depends only on the nodes it was computed from; by
+    default it depends on every node sampled before it. Nested calls are refused.
+    """
+    if find(GraphRecorder) is not None:
+        raise ScgradError(
+            "scgrad.surrogate was called inside a program already running under scgrad.surrogate; "
+            "nesting is not supported. Call the inner program directly: its samples and costs join the outer graph."
+        )
+    recorder = GraphRecorder(track_provenance=find(provenance) is not None)
+    with recorder:
+        program(*args, **kwargs)
+    return build_objective(recorder.graph, tracked=recorder.track_provenance)
+
+
+def build_objective(graph: Graph, tracked: bool = False) -> Objective:
+    """Combine the estimators' parts for every node of ``graph`` into an :class:`Objective`."""
+    if not graph.costs:
+        raise ScgradError(
+            f"the program recorded no cost (nodes: {list(graph.nodes)}); report what to minimise with "
+            f"scgrad.cost(name, tensor)."
+        )
+    nodes = list(graph.nodes.values())
+    deps = Dependencies(graph, tracked)
+    downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
+    parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
+    enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))
+    factors = [
+        (node, log_prob, frozenset(d for d in enum_dims if has_dim(log_prob.shape, d)))
+        for node in nodes
+        for log_prob in parts[node.name].enumerated
+    ]
+    scored = [(n, parts[n.name].score) for n in nodes if parts[n.name].score is not None]
+    based = [n for n in nodes if parts[n.name].baseline is not None]
+    costs = list(graph.costs.values())
+    targets = [(c, c.value.shape, f"cost {c.name!r}") for c in costs]
+    targets += [(n, n.log_prob.shape, f"the log-prob of node {n.name!r}") for n in based]
+    upstream_scores = deps.upstream_sums(scored, targets)
+
+    loss_terms, estimates = [], {}
+    for site, upstream in zip(costs, upstream_scores):
+        label = f"cost {site.name!r}"
+        weight = _log_weight(site, site.value.shape, factors, deps)
+        boxed = site.value if upstream is None else magic_box(upstream) * site.value
+        term = _expectation(boxed, weight, enum_dims, site.value.shape, label)
+        loss_terms.append(term)
+        estimates[site.name] = term.detach()
+    for node, upstream in zip(based, upstream_scores[len(costs):]):
+        part = parts[node.name]
+        baseline_term = (1 - magic_box(part.score)) * part.baseline
+        if upstream is not None:
+            baseline_term = baseline_term * magic_box(upstream)
+        weight = _log_weight(node, part.score.shape, factors, deps)
+        loss_terms.append(_expectation(baseline_term, weight, enum_dims, part.score.shape, f"the baseline of node {node.name!r}"))
+    loss_terms += [p.extra for p in parts.values() if p.extra is not None]
+    aux = [p.aux_loss for p in parts.values() if p.aux_loss is not None]
+
+    loss = torch.stack(loss_terms).sum() if len(loss_terms) > 1 else loss_terms[0]
+    estimate = sum(estimates.values()) if len(estimates) > 1 else next(iter(estimates.values()))
+    if not bool(torch.isfinite(loss)):
+        _raise_non_finite(graph, parts, loss)
+    return Objective(loss, estimate, estimates, graph, sum(aux) if aux else None, parts)
+
+
+def _log_weight(target, shape, factors, deps: Dependencies):
+    """Sum of the enumerated log-probabilities that weight ``target``'s elements, or ``None``.
+
+    A factor counts when it lies upstream and shares an enumeration dim with the target or with a
+    factor already counted (so a node enumerated conditionally on another brings its parent in).
+    """
+    upstream = [(log_prob, dims) for node, log_prob, dims in factors if deps.upstream(target, node)]
+    if not upstream:
+        return None
+    present = {d for _, dims in upstream for d in dims if has_dim(shape, d)}
+    chosen, grown = set(), True
+    while grown:
+        grown = False
+        for index, (_, dims) in enumerate(upstream):
+            if index not in chosen and dims & present:
+                chosen.add(index)
+                present |= dims
+                grown = True
+    if not chosen:
+        return None
+    logs = [upstream[index][0] for index in sorted(chosen)]
+    weight = logs[0]
+    for log_prob in logs[1:]:
+        weight = weight + log_prob
+    return weight
+
+
+def _expectation(value, log_weight, enum_dims, shape, label: str) -> torch.Tensor:
+    """Mean of ``value`` over its elements, with enumeration dims summed under ``exp(log_weight)``."""
+    if log_weight is None:
+        return value.mean()
+    weighted = value * log_weight.exp()
+    for dim in range(-weighted.dim(), 0):
+        if dim not in enum_dims and weighted.shape[dim] > 1 and not has_dim(shape, dim):
+            raise CombinedDrawsError(
+                f"{label} has shape {tuple(shape)} but the enumerated nodes it depends on have batch shape "
+                f"{tuple(log_weight.shape)}: enumeration shares one support dim across a node's batch "
+                f"elements, so a cost that sums over them (dim {dim}) mixes their outcomes. Keep one cost "
+                f"element per batch element (do not reduce over dim {dim}); if dim {dim} holds num_samples draws, "
+                f"use Enumerate(each_draw=True); or declare the dims as one event with D.Independent and use "
+                f"an estimator other than Enumerate."
+            )
+    present = [d for d in enum_dims if weighted.dim() >= -d]
+    summed = weighted.sum(present) if present else weighted
+    return summed.mean()
+
+
+def _raise_non_finite(graph: Graph, parts, loss) -> None:
+    for site in graph.costs.values():
+        bad = ~torch.isfinite(site.value.detach())
+        if bool(bad.any()):
+            raise ScgradError(
+                f"cost {site.name!r} (shape {tuple(site.value.shape)}) has {int(bad.sum())} NaN or infinite "
+                f"element(s); the surrogate would be {loss.item()}. Check the computation of {site.name!r} "
+                f"(e.g. log of zero, overflow in exp) or clamp it."
+            )
+    for name, part in parts.items():
+        for kind, tensor in (("log-prob", part.score), ("baseline", part.baseline)):
+            if tensor is not None and not bool(torch.isfinite(tensor.detach()).all()):
+                raise ScgradError(
+                    f"node {name!r}: its {kind} has NaN or infinite elements (a sample with zero probability, "
+                    f"or parameters that overflowed); the surrogate would be {loss.item()}. Check the "
+                    f"distribution's parameters, e.g. clamp logits."
+                )
+    raise ScgradError(f"the surrogate is {loss.item()} although every cost, log-prob and baseline is finite; "
+                      f"an estimator's extra term overflowed.")

@@ -1,0 +1,5 @@
+"""Checking estimators: exact gradients by enumeration."""
+
+from scgrad.diagnostics.exact import exact
+
+__all__ = ["exact"]

@@ -1,0 +1,65 @@
+"""The extension point: what an estimator is, and the pieces it gives the surrogate."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from scgrad.core.graph import Node
+
+
+class Downstream(NamedTuple):
+    """What the surrogate knows about the costs that depend on a node.
+
+    ``cost``: the detached downstream cost per element of the node's log-prob, scaled so that
+    a baseline equal to it cancels the score term's contribution. ``independent_dims``: the
+    log-prob dimensions (negative positions) along which elements share no downstream cost, so
+    that the cost of one element is independent of another's sample.
+    """
+
+    cost: torch.Tensor
+    independent_dims: tuple[int, ...]
+
+
+class Parts(NamedTuple):
+    """The pieces one node adds to the surrogate; every field may be ``None``.
+
+    - ``score``: log-probability put in the magic box of every downstream cost (score function).
+    - ``baseline``: ``b`` in the term ``(1 - MB(score)) * MB(upstream) * b``; same shape as ``score``.
+    - ``enumerated``: ``((dims, log_prob), ...)``: probability factors summed over ``dims`` exactly.
+    - ``extra``: a scalar added to the surrogate as it is.
+    - ``aux_loss``: a scalar that ``Objective.backward()`` minimises too, outside the surrogate's value
+      (e.g. a critic's squared error).
+    """
+
+    score: torch.Tensor | None = None
+    baseline: torch.Tensor | None = None
+    enumerated: tuple = ()
+    extra: torch.Tensor | None = None
+    aux_loss: torch.Tensor | None = None
+
+
+class Estimator(nn.Module):
+    """Base of every estimator: how to draw a node's value, and which terms it adds.
+
+    An estimator is configuration plus, where it learns something, parameters and buffers; it is an
+    ``nn.Module`` so that what it learns reaches an optimiser and a checkpoint.
+    """
+
+    def check(self, name: str, dist: torch.distributions.Distribution) -> None:
+        """Raise :class:`~scgrad.errors.ScgradError` if this estimator cannot serve ``dist``."""
+
+    def draw(self, node: Node, layout) -> torch.Tensor:
+        """Return the node's value; ``layout`` allocates new batch dimensions when one is needed."""
+        raise NotImplementedError
+
+    def parts(self, node: Node, downstream: Downstream) -> Parts:
+        """Return the node's :class:`Parts` given what depends on it."""
+        raise NotImplementedError
+
+    @property
+    def needs_downstream(self) -> bool:
+        """Whether :meth:`parts` reads ``downstream`` (computed only when some estimator does)."""
+        return False

@@ -1,0 +1,73 @@
+"""Exact enumeration of a node's finite support."""
+
+from __future__ import annotations
+
+import torch
+
+from scgrad.core.graph import Node
+from scgrad.errors import ScgradError
+from scgrad.estimators.base import Estimator, Parts
+
+
+class Enumerate(Estimator):
+    """Exact expectation over a finite support, in parallel.
+
+    Approximates: nothing; computes ``E_{z~p_θ}[f(z)] = Σ_z p_θ(z) f(z)`` and its derivatives of every
+    order exactly (given the other nodes' samples).
+    With: the support laid out on a new batch dimension to the left of every dimension in use (as
+    Pyro's parallel enumeration), summed with weights ``p_θ(z)``. With ``num_samples=k`` the ``k``
+    draws share that dimension (exact when every cost keeps the sample dim; a cost that combines
+    draws is refused), or, with ``each_draw=True``, each draw gets a dimension of its own, so costs
+    that combine draws stay exact (``K**k`` combinations).
+    Requires: ``dist.has_enumerate_support``; the program must broadcast (the value has shape
+    ``(K, 1, ..., 1) + sample_shape + batch_shape + event_shape``, the same outcome along ``K`` for all
+    batch elements), and a
+    cost must keep the node's batch dims rather than sum over them.
+    Bias: none.
+    Paper: Pyro's TraceEnum_ELBO (Obermeyer et al. 2019, "Tensor variable elimination").
+
+    Args:
+        each_draw: give each of the ``num_samples`` draws its own enumeration dimension.
+    """
+
+    def __init__(self, each_draw: bool = False):
+        super().__init__()
+        self.each_draw = each_draw
+
+    def check(self, name, dist):
+        if not dist.has_enumerate_support:
+            raise ScgradError(
+                f"node {name!r}: Enumerate needs a distribution with finite support, and "
+                f"{type(dist).__name__} has no enumerate_support(). (torch cannot enumerate Independent "
+                f"distributions jointly: keep the dims as batch dims, or use ScoreFunction().)"
+            )
+
+    def draw(self, node: Node, layout):
+        dist = node.dist
+        support = dist.enumerate_support(expand=False)
+        size, event = support.shape[0], tuple(dist.event_shape)
+        support = support.reshape((size,) + event)
+        batch_rank = len(dist.batch_shape)
+        slots = node.num_samples if self._per_draw(node) else 1
+        node.enum_dims = layout.allocate(node.name, slots, batch_rank + (node.num_samples is not None))
+        placed = [support.reshape((size,) + (1,) * (-dim - 1) + event) for dim in node.enum_dims]
+        shape = list(torch.broadcast_shapes(*(p.shape for p in placed)))
+        kept = len(shape) - len(event) - batch_rank
+        shape[kept:] = list(dist.batch_shape) + list(event)
+        if node.num_samples is None:
+            return placed[0].expand(shape)
+        shape[kept - 1] = node.num_samples
+        if not self._per_draw(node):
+            return placed[0].expand(shape)
+        shape[kept - 1] = 1
+        return torch.cat([p.expand(shape) for p in placed], dim=kept - 1)
+
+    def _per_draw(self, node: Node) -> bool:
+        return self.each_draw and node.num_samples is not None
+
+    def parts(self, node, downstream):
+        log_prob = node.log_prob
+        if not self._per_draw(node):
+            return Parts(enumerated=(log_prob,))
+        axis = log_prob.dim() + node.sample_dim
+        return Parts(enumerated=tuple(log_prob.narrow(axis, slot, 1) for slot in range(node.num_samples)))

@@ -1,0 +1,49 @@
+"""The score-function (REINFORCE, likelihood-ratio) estimator."""
+
+from __future__ import annotations
+
+from scgrad.core.graph import Node
+from scgrad.errors import ScgradError
+from scgrad.estimators.base import Estimator, Parts
+
+
+class ScoreFunction(Estimator):
+    """Score-function gradient, optionally with a baseline.
+
+    Approximates: ``d/dθ E_{z~p_θ}[f(z)]``.
+    With: ``(f(z) - b) d/dθ log p_θ(z)``, built as a DiCE term so that derivatives of every order are
+    estimated; ``b`` is the baseline's prediction of the downstream cost.
+    Requires: ``log_prob`` differentiable in θ; nothing of ``f`` (any cost, even a black box).
+    Bias: none, as long as the baseline does not depend on the sample it is used with (every
+    scgrad baseline guarantees it).
+    Paper: Williams 1992; Schulman et al. 2015; Foerster et al. 2018 (DiCE); Mao et al. 2019 (baselines).
+
+    Args:
+        baseline: a :mod:`scgrad.baselines` module (``MovingAverage()``, ``BatchAverage()``,
+            ``LeaveOneOut()``, ``Critic(net).given(x)``), or ``None``.
+    """
+
+    def __init__(self, baseline=None):
+        super().__init__()
+        from scgrad.baselines.base import Baseline
+
+        if baseline is not None and not isinstance(baseline, Baseline):
+            raise ScgradError(
+                f"ScoreFunction(baseline=...) takes an scgrad baseline such as scgrad.MovingAverage(); "
+                f"got {type(baseline).__name__}."
+            )
+        self.baseline = baseline
+
+    @property
+    def needs_downstream(self) -> bool:
+        return self.baseline is not None
+
+    def draw(self, node: Node, layout):
+        return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
+
+    def parts(self, node, downstream):
+        score = node.log_prob
+        if self.baseline is None:
+            return Parts(score=score)
+        prediction = self.baseline(node, downstream)
+        return Parts(score=score, baseline=prediction.value, aux_loss=prediction.loss)
