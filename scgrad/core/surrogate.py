@@ -124,27 +124,14 @@ def build_objective(graph: Graph, tracked: bool = False) -> Objective:
 def _log_weight(target, shape, factors, deps: Dependencies):
     """Sum of the enumerated log-probabilities that weight ``target``'s elements, or ``None``.
 
-    A factor counts when it lies upstream and shares an enumeration dim with the target or with a
-    factor already counted (so a node enumerated conditionally on another brings its parent in).
+    A factor counts when its node lies upstream and the target varies along one of its enumeration
+    dims. (An enumerated value is expanded to its distribution's batch shape, so a target computed from
+    a node enumerated conditionally on another also varies along the parent's dim.)
     """
-    upstream = [(log_prob, dims) for node, log_prob, dims in factors if deps.upstream(target, node)]
-    if not upstream:
-        return None
-    present = {d for _, dims in upstream for d in dims if has_dim(shape, d)}
-    chosen, grown = set(), True
-    while grown:
-        grown = False
-        for index, (_, dims) in enumerate(upstream):
-            if index not in chosen and dims & present:
-                chosen.add(index)
-                present |= dims
-                grown = True
-    if not chosen:
-        return None
-    logs = [upstream[index][0] for index in sorted(chosen)]
-    weight = logs[0]
-    for log_prob in logs[1:]:
-        weight = weight + log_prob
+    weight = None
+    for node, log_prob, dims in factors:
+        if any(has_dim(shape, d) for d in dims) and deps.upstream(target, node):
+            weight = log_prob if weight is None else weight + log_prob
     return weight
 
 
