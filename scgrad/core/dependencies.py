@@ -13,15 +13,17 @@ import torch
 
 from scgrad.core.graph import Graph, Node
 from scgrad.core.shapes import sum_to
+from scgrad.errors import ScgradError
 from scgrad.estimators.base import Downstream
 
 
 class Dependencies:
     """Answers, for a graph, what lies upstream of a target and downstream of a node."""
 
-    def __init__(self, graph: Graph, tracked: bool):
+    def __init__(self, graph: Graph, tracked: bool, rerun=None):
         self.graph = graph
         self.tracked = tracked
+        self.rerun = rerun
 
     def upstream(self, target, node: Node) -> bool:
         """Whether ``node`` lies upstream of ``target`` (a cost or another node)."""
@@ -63,13 +65,13 @@ class Dependencies:
         return out
 
     def downstream(self, nodes: list[Node]) -> dict[Node, Downstream]:
-        """For each node: its downstream cost per log-prob element and its independent dims."""
+        """For each node: its downstream cost per log-prob element, its independent dims and an evaluator."""
         costs = list(self.graph.costs.values())
         result = {}
         if self.tracked:
             for node in nodes:
-                result[node] = _downstream(node, [c for c in costs if node.name in c.upstream])
-            return result
+                result[node] = _downstream(node, self.downstream_of(node, self.graph), detach=True)
+            return self._with_evaluators(result)
         groups = defaultdict(list)
         for node in nodes:
             groups[tuple(node.log_prob.shape)].append(node)
@@ -79,12 +81,43 @@ class Dependencies:
             for node in members:
                 while next_cost >= 0 and costs[next_cost].order > node.order:
                     site = costs[next_cost]
-                    running = _accumulate(running, site, node)
+                    running = _accumulate(running, site, node, detach=True)
                     independent = independent & _kept_dims(site.value.shape, shape)
                     next_cost -= 1
                 result[node] = _finish(node, running, independent)
-        return result
+        return self._with_evaluators(result)
 
+    def downstream_of(self, node: Node, graph: Graph) -> list:
+        """The costs of ``graph`` that depend on ``node`` (``node`` may come from another run)."""
+        if self.tracked:
+            return [c for c in graph.costs.values() if node.name in c.upstream]
+        return [c for c in graph.costs.values() if c.order > node.order]
+
+    def _with_evaluators(self, result: dict) -> dict:
+        if self.rerun is None:
+            return result
+        return {node: down._replace(evaluate=self._evaluator(node)) for node, down in result.items()}
+
+    def _evaluator(self, node: Node):
+        def evaluate(value: torch.Tensor) -> torch.Tensor:
+            from scgrad.core.handlers import substitute
+            from scgrad.core.record import GraphRecorder
+
+            values = {n.name: n.value for n in self.graph.nodes.values()}
+            values[node.name] = value
+            recorder = GraphRecorder(track_provenance=self.tracked)
+            with recorder, substitute(values, check_support=False):
+                self.rerun()
+            replay = recorder.graph.nodes.get(node.name)
+            if replay is None:
+                raise ScgradError(
+                    f"re-running the program to evaluate the cost downstream of node {node.name!r} did not "
+                    f"reach that node; the program must make the same random choices when re-run (no side "
+                    f"effects outside scgrad)."
+                )
+            return _downstream(node, self.downstream_of(replay, recorder.graph), detach=False).cost
+
+        return evaluate
 
 def _candidate_dims(shape) -> frozenset:
     return frozenset(dim for dim in range(-len(shape), 0) if shape[dim] > 1)
@@ -96,8 +129,8 @@ def _kept_dims(cost_shape, shape) -> frozenset:
     )
 
 
-def _accumulate(running, site, node: Node):
-    value = site.value.detach()
+def _accumulate(running, site, node: Node, detach: bool):
+    value = site.value.detach() if detach else site.value
     term = sum_to(value / max(value.numel(), 1), node.log_prob.shape, f"cost {site.name!r}", f"the log-prob of node {node.name!r}")
     return term if running is None else running + term
 
@@ -109,9 +142,9 @@ def _finish(node: Node, running, independent) -> Downstream:
     return Downstream((running * prod(shape)).expand(shape), tuple(sorted(independent)))
 
 
-def _downstream(node: Node, costs) -> Downstream:
+def _downstream(node: Node, costs, detach: bool) -> Downstream:
     running, independent = None, _candidate_dims(node.log_prob.shape)
     for site in costs:
-        running = _accumulate(running, site, node)
+        running = _accumulate(running, site, node, detach)
         independent = independent & _kept_dims(site.value.shape, node.log_prob.shape)
     return _finish(node, running, independent)

@@ -15,18 +15,20 @@ class substitute(Handler):
 
     Used to re-run a program with a node's value replaced (an estimator re-evaluating a cost at
     another point) and to compare gradients at fixed samples. The value must lie in the node's
-    support; a value outside it is refused with the node's name.
+    support; a value outside it is refused with the node's name, unless ``check_support=False``
+    (an estimator evaluating a cost at a relaxed value).
     """
 
-    def __init__(self, values: Mapping[str, torch.Tensor]):
+    def __init__(self, values: Mapping[str, torch.Tensor], check_support: bool = True):
         self.values = dict(values)
+        self.check_support = check_support
 
     def process(self, msg: Message) -> None:
         if msg.kind != "sample" or msg.name not in self.values:
             return
         value = self.values[msg.name]
         support = msg.fn.support
-        if support is not None and not bool(support.check(value).all()):
+        if self.check_support and support is not None and not bool(support.check(value).all()):
             raise ScgradError(
                 f"substitute: the value given for node {msg.name!r} lies outside the support of its "
                 f"{type(msg.fn).__name__} ({support}); pass a value the distribution can produce."

@@ -69,18 +69,21 @@ def surrogate(program, *args, **kwargs) -> Objective:
     recorder = GraphRecorder(track_provenance=find(provenance) is not None)
     with recorder:
         program(*args, **kwargs)
-    return build_objective(recorder.graph, tracked=recorder.track_provenance)
+    return build_objective(recorder.graph, recorder.track_provenance, lambda: program(*args, **kwargs))
 
 
-def build_objective(graph: Graph, tracked: bool = False) -> Objective:
-    """Combine the estimators' parts for every node of ``graph`` into an :class:`Objective`."""
+def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objective:
+    """Combine the estimators' parts for every node of ``graph`` into an :class:`Objective`.
+
+    ``rerun()`` runs the program again (to evaluate costs at other values of a node), or is ``None``.
+    """
     if not graph.costs:
         raise ScgradError(
             f"the program recorded no cost (nodes: {list(graph.nodes)}); report what to minimise with "
             f"scgrad.cost(name, tensor)."
         )
     nodes = list(graph.nodes.values())
-    deps = Dependencies(graph, tracked)
+    deps = Dependencies(graph, tracked, rerun)
     downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
     enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -16,11 +16,15 @@ class Downstream(NamedTuple):
     ``cost``: the detached downstream cost per element of the node's log-prob, scaled so that
     a baseline equal to it cancels the score term's contribution. ``independent_dims``: the
     log-prob dimensions (negative positions) along which elements share no downstream cost, so
-    that the cost of one element is independent of another's sample.
+    that the cost of one element is independent of another's sample. ``evaluate(value)``: the same
+    downstream cost, not detached, with this node's value replaced by ``value`` and every other node
+    held at its drawn value; it re-runs the program, which must therefore have no side effects
+    outside scgrad (``None`` where the program is not known).
     """
 
     cost: torch.Tensor
     independent_dims: tuple[int, ...]
+    evaluate: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 class Parts(NamedTuple):
