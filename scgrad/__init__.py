@@ -7,7 +7,8 @@ expected total cost, each random choice through the estimator it names.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from scgrad import diagnostics
+from scgrad import diagnostics, distributions
+from scgrad.diagnostics.diagnose import diagnose
 from scgrad.baselines import Baseline, BatchAverage, Critic, LeaveOneOut, MovingAverage, Prediction
 from scgrad.core.handlers import block, override_estimators, substitute
 from scgrad.core.primitives import cost, sample
@@ -15,6 +16,8 @@ from scgrad.core.provenance import provenance
 from scgrad.core.surrogate import Objective, surrogate
 from scgrad.errors import ScgradError
 from scgrad.estimators import Defaults, Downstream, Enumerate, Estimator, Parts, Reparam, ScoreFunction
+from scgrad.distributions import GumbelSinkhorn
+from scgrad.estimators import ExponentialAnnealing, GumbelRao, GumbelSoftmax, ReinMax, StraightThrough, Temperature
 
 try:
     __version__ = version("scgrad")
@@ -29,18 +32,27 @@ __all__ = [
     "Downstream",
     "Enumerate",
     "Estimator",
+    "ExponentialAnnealing",
+    "GumbelRao",
+    "GumbelSinkhorn",
+    "GumbelSoftmax",
     "LeaveOneOut",
     "MovingAverage",
     "Objective",
     "Parts",
     "Prediction",
+    "ReinMax",
     "Reparam",
     "ScgradError",
     "ScoreFunction",
+    "StraightThrough",
+    "Temperature",
     "__version__",
     "block",
     "cost",
+    "diagnose",
     "diagnostics",
+    "distributions",
     "override_estimators",
     "provenance",
     "sample",

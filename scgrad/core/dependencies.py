@@ -1,12 +1,13 @@
 """Which costs depend on which nodes: time order by default, provenance when tracked.
 
-Time order is built with running sums per distinct target shape, so the work is linear in the
-number of nodes and costs. Provenance sums over each target's own dependency set.
+In time order the sums over upstream nodes (and downstream costs) are prefix (suffix) sums over
+stacked tensors, one group per distinct shape: linear work and a constant number of torch calls
+per group, however long the episode. Provenance sums over each target's own dependency set.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left, bisect_right
 from math import prod
 
 import torch
@@ -31,60 +32,59 @@ class Dependencies:
             return node.name in target.upstream
         return node.order < target.order
 
-    def upstream_sums(self, sources: list[tuple[Node, torch.Tensor]], targets: list[tuple[object, torch.Size, str]]):
-        """For each ``(target, shape, label)``: the sum of the upstream sources' tensors, each summed to ``shape``.
+    def upstream_stack(self, sources: list[tuple[Node, torch.Tensor]], targets: list, shape: torch.Size, labels: list[str]):
+        """``[len(targets), *shape]``: per target, the sum of its upstream sources' tensors summed to ``shape``.
 
-        ``sources`` are in time order. Returns a list with ``None`` where nothing lies upstream.
+        ``sources`` are ``(node, log-prob)`` pairs in time order; every target has ``shape``. Rows with
+        nothing upstream are zero. Returns ``None`` when no source lies upstream of any target.
         """
-        out = [None] * len(targets)
         if not sources:
-            return out
+            return None
+
+        def reduce(node, tensor, label):
+            if tensor.shape == shape:
+                return tensor
+            return sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label).expand(shape)
+
         if self.tracked:
-            by_name = {node.name: (node, tensor) for node, tensor in sources}
-            for i, (target, shape, label) in enumerate(targets):
-                for name in target.upstream:
-                    if name in by_name:
-                        node, tensor = by_name[name]
-                        term = sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label)
-                        out[i] = term if out[i] is None else out[i] + term
-            return out
-        groups = defaultdict(list)
-        for i, (target, shape, _) in enumerate(targets):
-            groups[tuple(shape)].append(i)
-        for shape, members in groups.items():
-            members.sort(key=lambda i: targets[i][0].order)
-            running, next_source = None, 0
-            for i in members:
-                target, _, label = targets[i]
-                while next_source < len(sources) and sources[next_source][0].order < target.order:
-                    node, tensor = sources[next_source]
-                    term = sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label)
-                    running = term if running is None else running + term
-                    next_source += 1
-                out[i] = running
-        return out
+            rows = [[reduce(n, t, label) for n, t in sources if n.name in target.upstream] for target, label in zip(targets, labels)]
+            if not any(rows):
+                return None
+            zero = sources[0][1].new_zeros(shape)
+            return torch.stack([torch.stack(terms).sum(0) if terms else zero for terms in rows])
+        stacked = torch.stack([reduce(n, t, labels[0]) for n, t in sources])
+        prefix = torch.cat([stacked.new_zeros((1,) + tuple(shape)), stacked.cumsum(0)])
+        orders = [n.order for n, _ in sources]
+        index = [bisect_left(orders, target.order) for target in targets]
+        if max(index) == 0:
+            return None
+        return prefix[torch.tensor(index, device=prefix.device)]
 
     def downstream(self, nodes: list[Node]) -> dict[Node, Downstream]:
         """For each node: its downstream cost per log-prob element, its independent dims and an evaluator."""
-        costs = list(self.graph.costs.values())
         result = {}
         if self.tracked:
             for node in nodes:
                 result[node] = _downstream(node, self.downstream_of(node, self.graph), detach=True)
             return self._with_evaluators(result)
-        groups = defaultdict(list)
+        costs = list(self.graph.costs.values())
+        orders = [c.order for c in costs]
+        groups: dict[tuple, list[Node]] = {}
         for node in nodes:
-            groups[tuple(node.log_prob.shape)].append(node)
+            groups.setdefault(tuple(node.log_prob.shape), []).append(node)
         for shape, members in groups.items():
-            members.sort(key=lambda n: n.order, reverse=True)
-            running, independent, next_cost = None, _candidate_dims(shape), len(costs) - 1
+            template = members[0]
+            if costs:
+                shares = torch.stack([_share(site, template, detach=True).expand(shape) for site in costs])
+                suffix = torch.cat([shares.flip(0).cumsum(0).flip(0), shares.new_zeros((1,) + shape)]) * prod(shape)
+            independent = [_candidate_dims(shape)]
+            for site in reversed(costs):
+                independent.append(independent[-1] & _kept_dims(site.value.shape, shape))
+            independent.reverse()
             for node in members:
-                while next_cost >= 0 and costs[next_cost].order > node.order:
-                    site = costs[next_cost]
-                    running = _accumulate(running, site, node, detach=True)
-                    independent = independent & _kept_dims(site.value.shape, shape)
-                    next_cost -= 1
-                result[node] = _finish(node, running, independent)
+                first = bisect_right(orders, node.order)
+                cost = suffix[first] if costs else template.log_prob.new_zeros(shape).detach()
+                result[node] = Downstream(cost, tuple(sorted(independent[first])))
         return self._with_evaluators(result)
 
     def downstream_of(self, node: Node, graph: Graph) -> list:
@@ -119,6 +119,7 @@ class Dependencies:
 
         return evaluate
 
+
 def _candidate_dims(shape) -> frozenset:
     return frozenset(dim for dim in range(-len(shape), 0) if shape[dim] > 1)
 
@@ -129,22 +130,17 @@ def _kept_dims(cost_shape, shape) -> frozenset:
     )
 
 
-def _accumulate(running, site, node: Node, detach: bool):
+def _share(site, node: Node, detach: bool) -> torch.Tensor:
+    """Cost ``site``'s part of the objective, summed to the node's log-prob shape (broadcastable)."""
     value = site.value.detach() if detach else site.value
-    term = sum_to(value / max(value.numel(), 1), node.log_prob.shape, f"cost {site.name!r}", f"the log-prob of node {node.name!r}")
-    return term if running is None else running + term
-
-
-def _finish(node: Node, running, independent) -> Downstream:
-    shape = node.log_prob.shape
-    if running is None:
-        return Downstream(torch.zeros(shape, dtype=node.log_prob.dtype, device=node.log_prob.device), tuple(sorted(independent)))
-    return Downstream((running * prod(shape)).expand(shape), tuple(sorted(independent)))
+    return sum_to(value / max(value.numel(), 1), node.log_prob.shape, f"cost {site.name!r}", f"the log-prob of node {node.name!r}")
 
 
 def _downstream(node: Node, costs, detach: bool) -> Downstream:
-    running, independent = None, _candidate_dims(node.log_prob.shape)
+    shape = node.log_prob.shape
+    independent = _candidate_dims(shape)
+    total = node.log_prob.new_zeros(shape).detach()
     for site in costs:
-        running = _accumulate(running, site, node, detach)
-        independent = independent & _kept_dims(site.value.shape, node.log_prob.shape)
-    return _finish(node, running, independent)
+        total = total + _share(site, node, detach)
+        independent = independent & _kept_dims(site.value.shape, shape)
+    return Downstream((total * prod(shape)).expand(shape), tuple(sorted(independent)))

@@ -9,6 +9,8 @@ from scgrad.core.layout import Layout
 from scgrad.core.provenance import ProvenanceTensor, provenance_of, strip
 from scgrad.core.runtime import Handler, Message
 from scgrad.errors import ScgradError
+from scgrad.estimators.base import Estimator
+from scgrad.estimators.defaults import builtin_default
 
 
 class GraphRecorder(Handler):
@@ -51,9 +53,6 @@ class GraphRecorder(Handler):
             self._record_cost(msg)
 
     def _node(self, msg: Message) -> Node:
-        from scgrad.estimators.base import Estimator
-        from scgrad.estimators.defaults import builtin_default
-
         dist = msg.fn
         estimator = builtin_default(dist) if msg.estimator is None else msg.estimator
         if not isinstance(estimator, Estimator):

@@ -13,6 +13,8 @@ def sum_to(tensor: torch.Tensor, shape: torch.Size, source: str, target: str) ->
     The result broadcasts against ``shape``. ``source`` and ``target`` name the two sides for the
     error raised when a dimension is neither equal nor 1 on one side.
     """
+    if tensor.shape == shape:
+        return tensor
     original = tuple(tensor.shape)
     lead = tensor.dim() - len(shape)
     if lead > 0:

@@ -93,35 +93,77 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
         for log_prob in parts[node.name].enumerated
     ]
     scored = [(n, parts[n.name].score) for n in nodes if parts[n.name].score is not None]
-    based = [n for n in nodes if parts[n.name].baseline is not None]
-    costs = list(graph.costs.values())
-    targets = [(c, c.value.shape, f"cost {c.name!r}") for c in costs]
-    targets += [(n, n.log_prob.shape, f"the log-prob of node {n.name!r}") for n in based]
-    upstream_scores = deps.upstream_sums(scored, targets)
+    combine = _Combiner(deps, scored, factors, enum_dims)
 
-    loss_terms, estimates = [], {}
-    for site, upstream in zip(costs, upstream_scores):
-        label = f"cost {site.name!r}"
-        weight = _log_weight(site, site.value.shape, factors, deps)
-        boxed = site.value if upstream is None else magic_box(upstream) * site.value
-        term = _expectation(boxed, weight, enum_dims, site.value.shape, label)
-        loss_terms.append(term)
-        estimates[site.name] = term.detach()
-    for node, upstream in zip(based, upstream_scores[len(costs):]):
-        part = parts[node.name]
-        baseline_term = (1 - magic_box(part.score)) * part.baseline
-        if upstream is not None:
-            baseline_term = baseline_term * magic_box(upstream)
-        weight = _log_weight(node, part.score.shape, factors, deps)
-        loss_terms.append(_expectation(baseline_term, weight, enum_dims, part.score.shape, f"the baseline of node {node.name!r}"))
-    loss_terms += [p.extra for p in parts.values() if p.extra is not None]
+    costs = list(graph.costs.values())
+    cost_terms = combine.terms(
+        costs,
+        shape_of=lambda c: c.value.shape,
+        label_of=lambda c: f"cost {c.name!r}",
+        build=lambda group, upstream: _boxed(upstream, torch.stack([c.value for c in group])),
+    )
+    based = [n for n in nodes if parts[n.name].baseline is not None]
+    baseline_terms = combine.terms(
+        based,
+        shape_of=lambda n: n.log_prob.shape,
+        label_of=lambda n: f"the baseline of node {n.name!r}",
+        build=lambda group, upstream: _boxed(
+            upstream,
+            (1 - magic_box(torch.stack([parts[n.name].score for n in group])))
+            * torch.stack([parts[n.name].baseline for n in group]),
+        ),
+    )
+    extras = [p.extra for p in parts.values() if p.extra is not None]
     aux = [p.aux_loss for p in parts.values() if p.aux_loss is not None]
 
-    loss = torch.stack(loss_terms).sum() if len(loss_terms) > 1 else loss_terms[0]
-    estimate = sum(estimates.values()) if len(estimates) > 1 else next(iter(estimates.values()))
+    per_cost = torch.cat([terms for _, terms in cost_terms])
+    loss = per_cost.sum()
+    for _, terms in baseline_terms:
+        loss = loss + terms.sum()
+    for extra in extras:
+        loss = loss + extra
     if not bool(torch.isfinite(loss)):
         _raise_non_finite(graph, parts, loss)
-    return Objective(loss, estimate, estimates, graph, sum(aux) if aux else None, parts)
+    names = [c.name for group, _ in cost_terms for c in group]
+    estimates = dict(zip(names, per_cost.detach().unbind()))
+    return Objective(loss, per_cost.detach().sum(), estimates, graph, sum(aux) if aux else None, parts)
+
+
+def _boxed(upstream, values):
+    """``MB(upstream) * values``, or ``values`` when nothing is upstream."""
+    return values if upstream is None else magic_box(upstream) * values
+
+
+class _Combiner:
+    """Builds one kind of surrogate term for many targets, stacked by shape where nothing is enumerated."""
+
+    def __init__(self, deps: Dependencies, scored, factors, enum_dims):
+        self.deps, self.scored, self.factors, self.enum_dims = deps, scored, factors, enum_dims
+
+    def terms(self, targets, shape_of, label_of, build):
+        """``[(group, per-target expectations)]``: ``build(group, upstream scores)`` stacked, averaged per target.
+
+        Targets of one shape that no enumerated node weights form one group; each weighted target is
+        a group of its own.
+        """
+        groups: dict = {}
+        weights: dict = {}
+        for target in targets:
+            weight = _log_weight(target, shape_of(target), self.factors, self.deps)
+            key = tuple(shape_of(target)) if weight is None else id(target)
+            weights[key] = weight
+            groups.setdefault(key, []).append(target)
+        out = []
+        for key, group in groups.items():
+            shape = shape_of(group[0])
+            upstream = self.deps.upstream_stack(self.scored, group, shape, [label_of(t) for t in group])
+            built = build(group, upstream)
+            if weights[key] is None:
+                out.append((group, built.reshape(len(group), -1).mean(1)))
+            else:
+                term = _expectation(built[0], weights[key], self.enum_dims, shape, label_of(group[0]))
+                out.append((group, term.reshape(1)))
+        return out
 
 
 def _log_weight(target, shape, factors, deps: Dependencies):

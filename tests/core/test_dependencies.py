@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 import torch
 import torch.distributions as D
 
 import scgrad
-from scgrad.core import dependencies
 from stats import assert_unbiased, gradient_samples
 
 
@@ -30,15 +32,37 @@ def test_time_order_gives_reward_to_go():
     assert torch.allclose(grad, to_go * score)
 
 
-def test_surrogate_construction_is_linear_in_episode_length(monkeypatch):
-    calls = []
-    original = dependencies.sum_to
-    monkeypatch.setattr(dependencies, "sum_to", lambda *a: calls.append(1) or original(*a))
-    for steps in (250, 1000):
-        calls.clear()
-        logits = torch.zeros(steps, requires_grad=True)
-        scgrad.surrogate(episode, logits, torch.ones(steps)).loss.backward()
-        assert len(calls) <= 2 * steps  # one reduction per node per distinct cost shape, not per (node, cost) pair
+def count_calls(function, *args):
+    """Python function calls made while ``function(*args)`` runs (deterministic, unlike a timer)."""
+    calls = 0
+
+    def profile(frame, event, arg):
+        nonlocal calls
+        calls += event in ("call", "c_call")
+
+    sys.setprofile(profile)
+    try:
+        function(*args)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("baseline", [None, scgrad.MovingAverage()], ids=["plain", "moving_average"])
+def test_surrogate_construction_is_linear_in_episode_length(baseline):
+    estimator = scgrad.ScoreFunction(baseline)
+
+    def program(steps):
+        for t in range(steps):
+            action = scgrad.sample(f"a{t}", D.Bernoulli(logits=torch.zeros(())), estimator)
+            scgrad.cost(f"r{t}", -action)
+
+    def build(steps):
+        with scgrad.substitute({f"a{t}": torch.tensor(1.0) for t in range(steps)}):
+            scgrad.surrogate(program, steps).loss.backward
+
+    short, long = count_calls(build, 250), count_calls(build, 1000)
+    assert long < 4.4 * short  # linear: x4 (plus a constant); quadratic would be x16
 
 
 def test_one_data_point_never_weights_another():
