@@ -35,7 +35,9 @@ class Objective:
         cost: the detached Monte-Carlo estimate of ``E[sum of costs]`` (equal to ``loss`` in value).
         costs: that estimate per cost name.
         graph: the recorded nodes and costs.
-        aux_loss: what learned parts of the estimators (critics) minimise, or ``None``.
+        aux_loss: the sum of what the estimators' learned parts minimise (a critic's squared error, a
+            control variate's variance), or ``None``.
+        parts: each node's :class:`~scgrad.Parts`, by name.
     """
 
     loss: torch.Tensor
@@ -44,14 +46,27 @@ class Objective:
     graph: Graph
     aux_loss: torch.Tensor | None = None
     parts: dict = field(default_factory=dict, repr=False)
+    tuning: list = field(default_factory=list, repr=False)
 
     def backward(self, **kwargs) -> None:
-        """Backpropagate ``loss`` and, into the estimators' own parameters, ``aux_loss``.
+        """Backpropagate ``loss``; also fill each estimator's own parameters' ``.grad`` from its ``aux_loss``.
 
-        Keyword arguments go to ``torch.Tensor.backward`` (e.g. ``retain_graph``, ``create_graph``).
+        This is the one place where learned parts of estimators are trained: a ``Critic``'s squared
+        error, and the single-sample estimate of the gradient estimator's variance that self-tuning
+        estimators (REBAR, RELAX, LAX) minimise. Each aux loss reaches only the parameters of the
+        estimator that produced it, never the model's, so one optimiser over model and estimators (or
+        two separate ones) can step after this call. Keyword arguments go to ``torch.Tensor.backward``
+        (e.g. ``retain_graph``, ``create_graph``). ``loss.backward()`` alone trains the model only.
         """
-        total = self.loss if self.aux_loss is None else self.loss + self.aux_loss
-        total.backward(**kwargs)
+        pending = []
+        for aux, estimator in self.tuning:
+            params = [p for p in estimator.parameters() if p.requires_grad]
+            if params:
+                grads = torch.autograd.grad(aux, params, retain_graph=True, allow_unused=True)
+                pending += [(p, g) for p, g in zip(params, grads) if g is not None]
+        self.loss.backward(**kwargs)
+        for param, grad in pending:
+            param.grad = grad if param.grad is None else param.grad + grad
 
 
 def surrogate(program, *args, **kwargs) -> Objective:
@@ -114,7 +129,7 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
         ),
     )
     extras = [p.extra for p in parts.values() if p.extra is not None]
-    aux = [p.aux_loss for p in parts.values() if p.aux_loss is not None]
+    tuning = [(parts[n.name].aux_loss, n.estimator) for n in nodes if parts[n.name].aux_loss is not None]
 
     per_cost = torch.cat([terms for _, terms in cost_terms])
     loss = per_cost.sum()
@@ -126,7 +141,8 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
         _raise_non_finite(graph, parts, loss)
     names = [c.name for group, _ in cost_terms for c in group]
     estimates = dict(zip(names, per_cost.detach().unbind()))
-    return Objective(loss, per_cost.detach().sum(), estimates, graph, sum(aux) if aux else None, parts)
+    aux_loss = sum(aux for aux, _ in tuning) if tuning else None
+    return Objective(loss, per_cost.detach().sum(), estimates, graph, aux_loss, parts, tuning)
 
 
 def _boxed(upstream, values):
