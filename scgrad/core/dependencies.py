@@ -115,9 +115,33 @@ class Dependencies:
                     f"reach that node; the program must make the same random choices when re-run (no side "
                     f"effects outside scgrad)."
                 )
+            for later in recorder.graph.nodes.values():
+                original = self.graph.nodes.get(later.name)
+                if later.order > replay.order and original is not None and not _same_distribution(original.dist, later.dist):
+                    raise ScgradError(
+                        f"node {later.name!r} is drawn from a distribution that depends on node {node.name!r}. "
+                        f"Evaluating the cost at another value of {node.name!r} holds {later.name!r} at its drawn "
+                        f"value, which would bias the gradient. Give {node.name!r} an estimator that does not "
+                        f"re-evaluate the cost (e.g. ScoreFunction()), or make {node.name!r} the last random choice "
+                        f"its costs depend on."
+                    )
             return _downstream(node, self.downstream_of(replay, recorder.graph), detach=False).cost
 
         return evaluate
+
+
+def _same_distribution(first, second) -> bool:
+    """Whether two distributions of one node have the same type and parameters."""
+    if type(first) is not type(second):
+        return False
+    for name, value in vars(first).items():
+        other = vars(second).get(name)
+        if isinstance(value, torch.Tensor):
+            if not isinstance(other, torch.Tensor) or value.shape != other.shape or not torch.equal(value, other):
+                return False
+        elif isinstance(value, torch.distributions.Distribution) and not _same_distribution(value, other):
+            return False
+    return True
 
 
 def _candidate_dims(shape) -> frozenset:

@@ -15,7 +15,8 @@ class Node:
     ``sample_dim`` is the position (negative, counted from the right of the log-prob) of the
     ``num_samples`` dimension, or ``None``. ``enum_dims`` lists the positions on which an
     enumerating estimator laid out the support. ``upstream`` holds the names of the nodes
-    this one depends on when provenance is tracked, else ``None``.
+    this one depends on when provenance is tracked, else ``None``. ``state`` keeps what an estimator
+    made while drawing (noise, relaxed values) for its ``parts``.
     """
 
     name: str
@@ -27,6 +28,7 @@ class Node:
     sample_dim: int | None = None
     enum_dims: tuple[int, ...] = ()
     upstream: frozenset | None = None
+    state: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def log_prob(self) -> torch.Tensor:

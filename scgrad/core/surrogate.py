@@ -52,19 +52,23 @@ class Objective:
         """Backpropagate ``loss``; also fill each estimator's own parameters' ``.grad`` from its ``aux_loss``.
 
         This is the one place where learned parts of estimators are trained: a ``Critic``'s squared
-        error, and the single-sample estimate of the gradient estimator's variance that self-tuning
-        estimators (REBAR, RELAX, LAX) minimise. Each aux loss reaches only the parameters of the
-        estimator that produced it, never the model's, so one optimiser over model and estimators (or
-        two separate ones) can step after this call. Keyword arguments go to ``torch.Tensor.backward``
-        (e.g. ``retain_graph``, ``create_graph``). ``loss.backward()`` alone trains the model only.
+        error, and the single-sample estimate of the gradient of the gradient estimator's variance that
+        self-tuning estimators (REBAR, RELAX, LAX) minimise. The parameters of an estimator that reports
+        an aux loss receive the gradient of that loss only (never the surrogate's), and the aux loss
+        reaches no other parameter (never the model's), so one optimiser over model and estimators, or
+        two separate ones, can step after this call. Keyword arguments go to ``torch.Tensor.backward``
+        (e.g. ``retain_graph``, ``create_graph``). ``loss.backward()`` alone does not tune estimators.
         """
-        pending = []
+        pending, kept = [], {}
         for aux, estimator in self.tuning:
             params = [p for p in estimator.parameters() if p.requires_grad]
             if params:
                 grads = torch.autograd.grad(aux, params, retain_graph=True, allow_unused=True)
                 pending += [(p, g) for p, g in zip(params, grads) if g is not None]
+                kept.update((id(p), (p, p.grad)) for p in params)
         self.loss.backward(**kwargs)
+        for param, grad in kept.values():
+            param.grad = grad
         for param, grad in pending:
             param.grad = grad if param.grad is None else param.grad + grad
 
