@@ -18,6 +18,13 @@ from scgrad.errors import ScgradError
 from scgrad.estimators import Defaults, Downstream, Enumerate, Estimator, Parts, Reparam, ScoreFunction
 from scgrad.distributions import GumbelSinkhorn
 from scgrad.estimators import ExponentialAnnealing, GumbelRao, GumbelSoftmax, ReinMax, StraightThrough, Temperature
+from scgrad.baselines.vimco import VIMCO
+from scgrad.estimators.arm import ARM, DisARM
+from scgrad.estimators.indecater import IndeCateR
+from scgrad.estimators.measure_valued import MeasureValued
+from scgrad.estimators.muprop import MuProp
+from scgrad.estimators.relax import LAX, REBAR, RELAX
+from scgrad.estimators.unordered_set import UnorderedSet
 
 try:
     __version__ = version("scgrad")
@@ -25,10 +32,12 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+source"
 
 __all__ = [
+    "ARM",
     "Baseline",
     "BatchAverage",
     "Critic",
     "Defaults",
+    "DisARM",
     "Downstream",
     "Enumerate",
     "Estimator",
@@ -36,17 +45,25 @@ __all__ = [
     "GumbelRao",
     "GumbelSinkhorn",
     "GumbelSoftmax",
+    "IndeCateR",
+    "LAX",
     "LeaveOneOut",
+    "MeasureValued",
     "MovingAverage",
+    "MuProp",
     "Objective",
     "Parts",
     "Prediction",
+    "REBAR",
+    "RELAX",
     "ReinMax",
     "Reparam",
     "ScgradError",
     "ScoreFunction",
     "StraightThrough",
     "Temperature",
+    "UnorderedSet",
+    "VIMCO",
     "__version__",
     "block",
     "cost",

@@ -65,6 +65,10 @@ EXAMPLES = [
     ("critic", lambda: scgrad.ScoreFunction(critic()), (BERNOULLI, NORMAL), None),
     ("enumerate", scgrad.Enumerate, (BERNOULLI,), None),
     ("enumerate_draws", scgrad.Enumerate, (BERNOULLI,), 3),
+    ("arm", scgrad.ARM, (BERNOULLI,), 2),
+    ("disarm", scgrad.DisARM, (BERNOULLI,), 4),
+    ("indecater", scgrad.IndeCateR, (BERNOULLI,), None),
+    ("measure_valued", scgrad.MeasureValued, (BERNOULLI, NORMAL), None),
 ]
 
 CASES = [

@@ -48,6 +48,10 @@ class Problem:
         """The parameters whose gradient the estimator affects (e.g. a VAE's encoder)."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """One line on the setup (architecture, optimiser), for reports."""
+        raise NotImplementedError
+
     def objective(self, model: nn.Module) -> float:
         """The objective to report (lower is better), evaluated with torch's generator as seeded by the caller."""
         raise NotImplementedError

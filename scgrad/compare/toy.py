@@ -43,6 +43,9 @@ class BernoulliToy(Problem):
     def measured(self, model):
         return [model.logits]
 
+    def describe(self):
+        return f"targets {TARGETS}, one logit each; Adam lr {self.learning_rate}; exact objective by enumeration"
+
     def objective(self, model):
         with torch.no_grad():
             return float(scgrad.diagnostics.exact(self.program, model, torch.tensor(TARGETS), 1).cost)

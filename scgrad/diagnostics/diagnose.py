@@ -10,12 +10,10 @@ from rich.console import Console
 
 from scgrad.diagnostics.assignment import Assignment, applicable, sites
 from scgrad.diagnostics.catalogue import CATALOGUE, Entry
-from scgrad.diagnostics.exact import exact
-from scgrad.diagnostics.measure import Measurement, cost_elements, estimate, measure
+from scgrad.diagnostics.measure import Measurement, cost_elements, estimate, exact_gradient, measure
 from scgrad.diagnostics.recommend import recommend
 from scgrad.diagnostics.table import estimator_table
 from scgrad.errors import ScgradError
-from scgrad.estimators.enumerate import Enumerate
 
 
 @dataclass(frozen=True)
@@ -108,23 +106,11 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
         torch.manual_seed(seed)
         found = sites(program, *args)
         reference = cost_elements(program, *args)
-        exact_gradient, exact_note = _exact_gradient(program, args, params)
+        exact, exact_note = exact_gradient(program, args, params)
         chosen = [e for e in CATALOGUE if applicable(e, found) is None] if estimators is None else list(estimators)
-        rows = [_diagnose_one(entry, found, program, args, params, repeats, warmup, reference, exact_gradient)
+        rows = [_diagnose_one(entry, found, program, args, params, repeats, warmup, reference, exact)
                 for entry in chosen]
-    return Diagnosis(rows, recommend(row.summary() for row in rows), exact_gradient, exact_note, repeats)
-
-
-def _exact_gradient(program, args, params):
-    try:
-        objective = exact(program, *args)
-    except ScgradError as error:
-        return None, str(error)
-    continuous = [n.name for n in objective.graph.nodes.values() if not isinstance(n.estimator, Enumerate)]
-    if continuous:
-        return None, f"node(s) {continuous} cannot be enumerated"
-    grads = torch.autograd.grad(objective.loss, params, allow_unused=True, materialize_grads=True)
-    return torch.cat([g.detach().reshape(-1) for g in grads]), None
+    return Diagnosis(rows, recommend(row.summary() for row in rows), exact, exact_note, repeats)
 
 
 def _diagnose_one(entry: Entry, found, program, args, params, repeats, warmup, reference, exact_gradient) -> Row:

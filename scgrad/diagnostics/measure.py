@@ -10,6 +10,9 @@ import torch
 
 from scgrad.core.runtime import Handler, Message
 from scgrad.core.surrogate import surrogate
+from scgrad.diagnostics.exact import exact
+from scgrad.errors import ScgradError
+from scgrad.estimators.enumerate import Enumerate
 
 BIAS_LIMIT = 3.0  # standard errors of the mean's distance from the exact gradient
 
@@ -63,6 +66,20 @@ class Measurement:
     bias: float | None
     bias_stderr: float
     bias_detected: bool | None
+
+
+def exact_gradient(program, args: tuple, params: list[torch.Tensor]):
+    """``(gradient, None)``: the exact gradient of ``params`` (flat) by enumeration; or ``(None, reason)``
+    where the program has a node that cannot be enumerated (then the gradient would not be exact)."""
+    try:
+        objective = exact(program, *args)
+    except ScgradError as error:
+        return None, str(error)
+    continuous = [n.name for n in objective.graph.nodes.values() if not isinstance(n.estimator, Enumerate)]
+    if continuous:
+        return None, f"node(s) {continuous} cannot be enumerated"
+    grads = torch.autograd.grad(objective.loss, params, allow_unused=True, materialize_grads=True)
+    return torch.cat([g.detach().reshape(-1) for g in grads]), None
 
 
 def estimate(program, args: tuple, params: list[torch.Tensor], fit: torch.optim.Optimizer | None = None):

@@ -32,14 +32,17 @@ def estimator_table(title: str, rows: Iterable[Mapping], recommended: str | None
     """A rich table, one row per estimator; the recommended one is marked, skipped ones give their reason.
 
     A row is a mapping with the keys of :data:`COLUMNS` (missing columns are left out) and ``note``
-    (why an estimator was not measured, or ``None``). A measured bias beyond noise shows with ``!``.
+    (why an estimator was not measured, or ``None``; the column shows only when some row has one). A
+    measured bias beyond noise shows with ``!``.
     """
     rows = list(rows)
     keys = [(key, heading) for key, heading in COLUMNS if any(key in row for row in rows)]
+    notes = any(row.get("note") for row in rows)
     table = Table(title=title, caption="* recommended: least variance x time among the unbiased")
     for key, heading in keys:
-        table.add_column(heading, justify="left" if key == "estimator" else "right")
-    table.add_column("note")
+        table.add_column(heading, justify="left" if key == "estimator" else "right", no_wrap=True)
+    if notes:
+        table.add_column("note", overflow="fold")
     for row in rows:
         cells = []
         for key, _ in keys:
@@ -49,5 +52,5 @@ def estimator_table(title: str, rows: Iterable[Mapping], recommended: str | None
             if key == "bias" and row.get("bias_detected"):
                 cell += " !"
             cells.append(cell)
-        table.add_row(*cells, row.get("note") or "")
+        table.add_row(*cells, *([row.get("note") or ""] if notes else []))
     return table

@@ -30,8 +30,15 @@ def _uniform(shape, like: torch.Tensor) -> torch.Tensor:
 class Concrete:
     """Gumbel-max view of a categorical variable with ``logits`` of shape ``batch_shape + (K,)``.
 
-    Outcomes are one-hot vectors of shape ``sample_shape + batch_shape + (K,)`` (the logits' dtype), as
-    ``OneHotCategorical`` draws them.
+    Approximates: a one-hot categorical outcome by the Concrete (Gumbel-softmax) value ``softmax(z / τ)``.
+    With: perturbed logits ``z = logits + G`` (:meth:`perturb`), or ``z ~ p(z | outcome)``
+    (:meth:`perturb_given`); :meth:`outcome` is ``one_hot(argmax z)``, :meth:`relax` the relaxed value.
+    Requires: finite logits (``-inf`` marks an impossible class). Outcomes are one-hot vectors of shape
+    ``sample_shape + batch_shape + (K,)`` in the logits' dtype, as ``OneHotCategorical`` draws them.
+    Bias: none in the sampling: outcomes have exactly the categorical law, conditional perturbations
+    exactly the conditional law. The relaxed value is not an outcome: a cost evaluated at it differs
+    from the cost at the outcome, less so at lower temperatures.
+    Paper: Maddison, Mnih & Teh 2017; Jang, Gu & Poole 2017; Tucker et al. 2017 (conditional sampling).
     """
 
     def __init__(self, logits: torch.Tensor):
@@ -78,8 +85,14 @@ class Concrete:
 class BinaryConcrete:
     """Gumbel-max (logistic) view of a binary variable with ``logits`` of shape ``batch_shape``.
 
-    Outcomes are ``0.`` or ``1.`` of shape ``sample_shape + batch_shape`` (the logits' dtype), as
-    ``Bernoulli`` draws them.
+    Approximates: a Bernoulli outcome by the binary Concrete value ``sigmoid(z / τ)``.
+    With: perturbed logits ``z = logits + L``, ``L`` standard logistic (:meth:`perturb`), or
+    ``z ~ p(z | outcome)`` (:meth:`perturb_given`); :meth:`outcome` is ``1[z > 0]``.
+    Requires: finite logits. Outcomes are ``0.`` or ``1.`` of shape ``sample_shape + batch_shape`` in the
+    logits' dtype, as ``Bernoulli`` draws them.
+    Bias: none in the sampling (as :class:`Concrete`); the relaxed value differs from the outcome, less
+    so at lower temperatures.
+    Paper: Maddison, Mnih & Teh 2017; Tucker et al. 2017 (conditional sampling).
     """
 
     def __init__(self, logits: torch.Tensor):

@@ -12,18 +12,18 @@ class GumbelRao(Relaxation):
     """Gumbel-Rao Monte Carlo: straight-through Gumbel-softmax averaged over noise given the sample.
 
     Approximates: ``d/dθ E_{b~p_θ}[f(b)]``.
-    With: the discrete sample ``b`` forward and, backward, ``∂f/∂b`` times the Jacobian of
-    ``(1/k) Σ_j softmax(z_j / τ)`` with ``z_j ~ p(z | b)`` drawn by conditional Gumbel sampling
-    (:meth:`scgrad.distributions.Concrete.perturb_given`); sigmoids for a ``Bernoulli``. The value is
-    ``b + y - stopgrad(y)`` with ``y`` that average.
+    With: the discrete sample ``b`` forward and, backward, ``∂f/∂b`` times the Jacobian in ``θ`` of
+    ``(1/k) Σ_j softmax((θ + G_j) / τ)``, the noise ``G_j = z_j - θ`` held fixed, with ``z_j ~ p(z | b)``
+    drawn by conditional Gumbel sampling (:meth:`scgrad.distributions.Concrete.perturb_given`); sigmoids
+    for a ``Bernoulli``. The value is ``b + y - stopgrad(y)`` with ``y`` that average.
     Requires: ``f`` differentiable at the discrete values. Value shape: for ``Categorical`` the one-hot
     vector of the sample (an extra trailing dim of size ``K``); for ``OneHotCategorical`` and
     ``Bernoulli``, the sample's shape.
     Bias: exactly the bias of straight-through Gumbel-softmax (``GumbelSoftmax(hard=True)``) at the same
-    temperature, whose conditional expectation given ``b`` it estimates: biased at every temperature,
-    less so at low ones. Its variance is never above ST Gumbel-softmax's and falls with ``k`` (to the
-    variance of ``b`` alone as ``k`` grows); the reduction matters most at low temperatures, where ST
-    Gumbel-softmax's variance is large.
+    temperature, whose conditional expectation given ``b`` it estimates: biased at every temperature.
+    Its variance is never above ST Gumbel-softmax's and falls with ``k`` (towards the variance due to
+    ``b`` alone); the reduction matters most at low temperatures, where ST Gumbel-softmax's variance
+    is large.
     Paper: Paulus, Maddison & Krause 2021, "Rao-Blackwellizing the straight-through Gumbel-softmax
     gradient estimator".
 
@@ -42,6 +42,6 @@ class GumbelRao(Relaxation):
     def draw(self, node: Node, layout):
         view = self.view(node)
         b = view.outcome(view.perturb(self.sample_shape(node)))
-        z = view.perturb_given(b.expand((self.k,) + b.shape))
-        relaxed = view.relax(z, self.temperature()).mean(0)
+        noise = (view.perturb_given(b.expand((self.k,) + b.shape)) - view.logits).detach()
+        relaxed = view.relax(view.logits + noise, self.temperature()).mean(0)
         return b + (relaxed - relaxed.detach())

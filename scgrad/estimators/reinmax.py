@@ -18,11 +18,11 @@ class ReinMax(Relaxation):
     Requires: ``f`` differentiable at the discrete values. Value shape: for ``Categorical`` the one-hot
     vector of the sample (an extra trailing dim of size ``K``); for ``OneHotCategorical`` and
     ``Bernoulli``, the sample's shape.
-    Bias: biased, but second-order accurate where straight-through is first-order: for ``f`` quadratic
-    in ``b`` at ``τ = 1`` the bias vanishes (the trapezoid rule is exact there), and it is smaller than
-    straight-through's for smooth ``f``. The temperature enters only through ``π1``; the authors
-    recommend ``τ >= 1``, and as ``τ`` grows ``softmax(θ / τ)`` flattens towards uniform and the
-    correction drifts from Heun's step, adding bias. Variance close to straight-through's.
+    Bias: biased in general, but second-order accurate where straight-through is first-order: at
+    ``τ = 1`` the bias vanishes for every ``f`` quadratic in ``b`` (Heun's trapezoid rule is exact
+    there), where straight-through is biased. At other temperatures the correction is no longer Heun's
+    step and a bias returns as ``τ`` moves away from one (the authors recommend ``τ >= 1``). Its variance
+    can exceed straight-through's (the Jacobian of ``2 π1 - π0 / 2`` is the larger).
     Paper: Liu, Dong, Liu, Yu & Gao 2023, "Bridging discrete and backpropagation: straight-through and
     beyond".
 

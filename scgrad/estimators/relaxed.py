@@ -61,9 +61,9 @@ class GumbelSoftmax(Relaxation):
     Bias: biased for ``d/dθ E[f(b)]``, even for linear ``f`` (``E[y]`` is not ``p_θ``). As the temperature
     goes to zero the relaxed value tends to ``b`` and the bias of the soft gradient vanishes (for ``f``
     smooth around the vertices), while its variance grows (the Jacobian scales like ``1/τ``); at high
-    temperatures the variance is low and the bias large. ``hard=True`` stays biased at every
+    temperatures the variance is low and the bias large. ``hard=True`` is biased at every
     temperature (``f`` is evaluated at ``b`` but differentiated at ``y``); lowering the temperature
-    raises its variance without removing the bias. A learnable temperature follows the gradient of
+    raises its variance and need not lower its bias (Paulus et al. 2021). A learnable temperature follows the gradient of
     the relaxed objective, which does not target bias or variance.
     Paper: Maddison, Mnih & Teh 2017 (Concrete); Jang, Gu & Poole 2017 (Gumbel-softmax, ST Gumbel).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scgrad.core.graph import Node
+from scgrad.baselines.base import Baseline
 from scgrad.errors import ScgradError
 from scgrad.estimators.base import Estimator, Parts
 
@@ -25,8 +26,6 @@ class ScoreFunction(Estimator):
 
     def __init__(self, baseline=None):
         super().__init__()
-        from scgrad.baselines.base import Baseline
-
         if baseline is not None and not isinstance(baseline, Baseline):
             raise ScgradError(
                 f"ScoreFunction(baseline=...) takes an scgrad baseline such as scgrad.MovingAverage(); "

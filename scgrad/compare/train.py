@@ -1,0 +1,115 @@
+"""Training one problem's model with one estimator, measured at checkpoints, resumable."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from scgrad.compare import checkpoint
+from scgrad.compare.problem import Problem
+from scgrad.core.surrogate import surrogate
+from scgrad.diagnostics.assignment import Assignment
+from scgrad.diagnostics.catalogue import Entry
+from scgrad.diagnostics.measure import cost_elements, exact_gradient, measure
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How ``scgrad compare`` trains and measures.
+
+    Attributes:
+        steps: training steps per estimator.
+        samples: draws of the latent per data point (``num_samples``).
+        seed: seeds the model's initialisation, the data and the draws; the same for every estimator.
+        repeats: gradient estimates per variance measurement.
+        checkpoints: variance measurements after step 0 (evenly spaced, the last at the final step);
+            each one also writes the checkpoint a resumed run continues from.
+    """
+
+    steps: int
+    samples: int
+    seed: int
+    repeats: int
+    checkpoints: int
+
+    def checkpoint_steps(self) -> list[int]:
+        """The steps after which variance is measured and a checkpoint is written (step 0 included)."""
+        count = max(1, min(self.checkpoints, self.steps))
+        return sorted({0} | {round(i * self.steps / count) for i in range(1, count + 1)})
+
+
+def train(problem: Problem, entry: Entry, settings: Settings, path: Path) -> Iterator[int]:
+    """Train a fresh model (or continue the checkpoint at ``path``) with ``entry``; yield each step done.
+
+    At every checkpoint step the gradient of ``problem.measured(model)`` is estimated
+    ``settings.repeats`` times on the problem's probe batch (variance, signal-to-noise, bias where the
+    exact gradient is known) and the objective evaluated, with a generator of their own and the
+    estimators' state restored afterwards, so measuring does not change the training. Then the
+    whole state (model, optimiser, estimators, torch's generator, the history, the duration of each
+    step) is saved at ``path``, finally with ``"done": True``.
+    """
+    state = checkpoint.load(path)
+    if state is not None and state["done"]:
+        yield settings.steps
+        return
+    torch.manual_seed(settings.seed)
+    model = problem.model()
+    probe = problem.probe(settings.seed)
+    assignment = Assignment(entry)
+    assignment.prepare(problem.program, model, probe, settings.samples)
+    optimiser = torch.optim.Adam([*model.parameters(), *assignment.parameters()], lr=problem.learning_rate)
+    reference = cost_elements(problem.program, model, probe, 1)
+    checkpoints = settings.checkpoint_steps()
+
+    def point(step: int, seconds: float, costs: list[float]) -> dict:
+        saved = copy.deepcopy(assignment.state_dict())
+        args = (model, probe, settings.samples)
+        params = problem.measured(model)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(settings.seed * 1_000_003 + step)
+            exact, _ = exact_gradient(problem.program, args, params)
+            with assignment:
+                m = measure(problem.program, args, params, settings.repeats, reference, exact)
+            objective = problem.objective(model)
+        assignment.load_state_dict(saved)
+        return {"step": step, "seconds": seconds, "variance": m.variance, "snr": m.snr, "bias": m.bias,
+                "bias_detected": m.bias_detected, "evaluations": m.evaluations, "objective": objective,
+                "train_objective": sum(costs) / len(costs) if costs else None}
+
+    def save(step: int, seconds: float, history: list, done: bool) -> None:
+        checkpoint.save({"step": step, "seconds": seconds, "durations": durations, "history": history, "done": done,
+                         "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                         "estimators": assignment.state_dict(), "rng": torch.get_rng_state()}, path)
+
+    if state is None:
+        step, seconds, durations, history = 0, 0.0, [], [point(0, 0.0, [])]
+        save(step, seconds, history, done=False)
+    else:
+        step, seconds, durations, history = state["step"], state["seconds"], state["durations"], state["history"]
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        assignment.load_state_dict(state["estimators"])
+        torch.set_rng_state(state["rng"])
+    costs: list[float] = []
+    while step < settings.steps:
+        data = problem.batch(step, settings.seed)
+        start = time.perf_counter()
+        optimiser.zero_grad()
+        with assignment:
+            objective = surrogate(problem.program, model, data, settings.samples)
+        objective.backward()
+        optimiser.step()
+        durations.append(time.perf_counter() - start)
+        seconds += durations[-1]
+        costs.append(float(objective.cost))
+        step += 1
+        if step in checkpoints:
+            history.append(point(step, seconds, costs))
+            costs = []
+            save(step, seconds, history, done=step == settings.steps)
+        yield step

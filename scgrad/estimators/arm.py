@@ -1,0 +1,115 @@
+"""Antithetic estimators for Bernoulli variables: ARM and DisARM."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributions as D
+
+from scgrad.core.graph import Node
+from scgrad.errors import ScgradError
+from scgrad.estimators.base import Estimator, Parts
+from scgrad.estimators.components import base_distribution, refuse_enumerated_upstream
+
+
+class _AntitheticPair(Estimator):
+    """Draws ``num_samples / 2`` antithetic pairs; subclasses turn a pair's costs into a logit gradient.
+
+    With ``u ~ Uniform(0, 1)`` per component, the pair is ``b = 1[u < σ(α)]`` and ``b' = 1[1 - u < σ(α)]``:
+    draw ``j`` and draw ``j + num_samples / 2`` along the sample dim. Each is marginally
+    ``Bernoulli(σ(α))``, so the costs' plain mean over the draws estimates the objective.
+    """
+
+    def check(self, name, dist):
+        base, _ = base_distribution(dist)
+        if not isinstance(base, D.Bernoulli):
+            raise ScgradError(
+                f"node {name!r}: {type(self).__name__} serves Bernoulli variables (or Independent of them), and "
+                f"this one is {type(base).__name__}. Use ScoreFunction(), or MeasureValued() / IndeCateR() for "
+                f"other discrete distributions."
+            )
+
+    @property
+    def needs_downstream(self) -> bool:
+        return True
+
+    def draw(self, node: Node, layout):
+        count = node.num_samples
+        if count is None or count % 2:
+            raise ScgradError(
+                f"node {node.name!r}: {type(self).__name__} draws antithetic pairs along the sample dim, so "
+                f"num_samples must be even; got num_samples={count}. Pass num_samples=2 for one pair."
+            )
+        refuse_enumerated_upstream(type(self).__name__, node, layout)
+        probs = base_distribution(node.dist)[0].probs.detach()
+        shape = (count // 2,) + node.dist.batch_shape + node.dist.event_shape
+        u = torch.rand(shape, dtype=probs.dtype, device=probs.device)
+        return torch.cat([(u < probs).to(probs.dtype), (1 - u < probs).to(probs.dtype)])
+
+    def parts(self, node, downstream):
+        count = node.num_samples
+        if node.sample_dim not in downstream.independent_dims:
+            raise ScgradError(
+                f"node {node.name!r}: a downstream cost combines its {count} draws (it lacks the sample dim "
+                f"{node.sample_dim} of log-prob shape {tuple(node.log_prob.shape)}), so the two draws of a pair "
+                f"cannot be told apart. {type(self).__name__} needs one cost per draw; for a multi-sample objective "
+                f"use ScoreFunction(VIMCO(...))."
+            )
+        base, rank = base_distribution(node.dist)
+        cost = downstream.cost.reshape(tuple(downstream.cost.shape) + (1,) * rank)
+        first_cost, second_cost = cost.chunk(2)
+        first, second = node.value.chunk(2)
+        logits = base.logits
+        signal = self.signal(first, second, first_cost, second_cost, logits.detach(), base.probs.detach())
+        return Parts(extra=(signal.detach() * (logits - logits.detach())).sum() / cost.numel())
+
+    def signal(self, first, second, first_cost, second_cost, logits, probs) -> torch.Tensor:
+        """Twice each pair's estimate of the gradient with respect to the logits, with the downstream cost per
+        element as ``f`` (two draws each weigh ``1 / n`` in the surrogate's mean over ``n`` elements)."""
+        raise NotImplementedError
+
+
+class ARM(_AntitheticPair):
+    """Augment-REINFORCE-merge: an antithetic pair per component, differenced.
+
+    Approximates: ``d/dα E_{b~Bernoulli(σ(α))}[f(b)]`` for each logit ``α``.
+    With: ``(f(b') − f(b)) (u − 1/2)`` for the antithetic pair ``b = 1[u < σ(α)]``, ``b' = 1[1 − u < σ(α)]``
+    (``u`` per component; a vector's components share ``f``), averaged over the ``num_samples / 2`` pairs.
+    ``u`` is drawn again from its conditional law given the pair, which leaves the joint law of ``(u, b, b')``,
+    and so the estimator's, unchanged.
+    Requires: a ``Bernoulli`` node (or ``Independent`` of one) with an even ``num_samples``: draws ``j`` and
+    ``j + num_samples / 2`` form a pair; costs that keep the sample dim (one cost per draw); ``log_prob`` and
+    the logits differentiable in θ; nothing of ``f``. First derivatives only: its term has no higher ones.
+    No enumerated node may precede it.
+    Bias: none.
+    Paper: Yin & Zhou 2019, "ARM: Augment-REINFORCE-merge gradient for stochastic binary networks".
+    """
+
+    def signal(self, first, second, first_cost, second_cost, logits, probs):
+        u = _uniform_given_pair(first, second, probs)
+        return 2 * (second_cost - first_cost) * (u - 0.5)
+
+
+class DisARM(_AntitheticPair):
+    """ARM with the uniform noise integrated out given the pair.
+
+    Approximates: ``d/dα E_{b~Bernoulli(σ(α))}[f(b)]`` for each logit ``α``.
+    With: ``½ (f(b) − f(b')) (−1)^{b'} 1[b ≠ b'] σ(|α|)`` for the antithetic pair ``b = 1[u < σ(α)]``,
+    ``b' = 1[1 − u < σ(α)]``, averaged over the ``num_samples / 2`` pairs: the conditional expectation of ARM
+    given the pair, so its variance is never larger. On a single component at ``σ(α) = 1/2`` the pair is always
+    ``{0, 1}`` and the estimate is exact.
+    Requires: as :class:`ARM` (even ``num_samples``; draws ``j`` and ``j + num_samples / 2`` form a pair; one
+    cost per draw). First derivatives only. No enumerated node may precede it.
+    Bias: none.
+    Paper: Dong, Mnih & Tucker 2020, "DisARM: An antithetic gradient estimator for binary latent variables".
+    """
+
+    def signal(self, first, second, first_cost, second_cost, logits, probs):
+        sign = 1 - 2 * second
+        return (first_cost - second_cost) * sign * (first != second) * torch.sigmoid(logits.abs())
+
+
+def _uniform_given_pair(first, second, probs):
+    """Draw ``u ~ Uniform(0, 1)`` conditioned on ``first = 1[u < p]`` and ``second = 1[1 - u < p]``."""
+    low = torch.maximum(torch.where(first > 0, 0.0, probs), torch.where(second > 0, 1 - probs, 0.0))
+    high = torch.minimum(torch.where(first > 0, probs, 1.0), torch.where(second > 0, 1.0, 1 - probs))
+    return low + (high - low) * torch.rand_like(low)

@@ -1,0 +1,116 @@
+"""A node seen component by component: its base distribution, and its downstream cost with one
+component replaced at a time (what measure-valued and IndeCateR estimators evaluate)."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.distributions as D
+
+from scgrad.core.graph import Node
+from scgrad.errors import ScgradError
+from scgrad.estimators.base import Downstream
+
+
+def base_distribution(dist: D.Distribution) -> tuple[D.Distribution, int]:
+    """The distribution under any ``Independent`` wrappers, and how many batch dims they made events."""
+    rank = 0
+    while isinstance(dist, D.Independent):
+        rank += dist.reinterpreted_batch_ndims
+        dist = dist.base_dist
+    return dist, rank
+
+
+def refuse_enumerated_upstream(estimator: str, node: Node, layout) -> None:
+    """Refuse a node drawn after an enumerated one: the downstream cost it reads is not weighted
+    by the enumerated probabilities, so an extra term built from it would be biased."""
+    if layout.enum_dims:
+        owners = sorted(set(layout.enum_dims.values()))
+        raise ScgradError(
+            f"node {node.name!r}: {estimator} reads the downstream cost per element, which does not weight "
+            f"the support of enumerated node(s) {owners} by their probabilities. Sample {node.name!r} before "
+            f"them, or give them another estimator (e.g. ScoreFunction())."
+        )
+
+
+def component_shape(node: Node) -> torch.Size:
+    """The shape of the node's scalar components: ``sample_shape + batch_shape + event dims of Independent``."""
+    base, _ = base_distribution(node.dist)
+    return node.value.shape[: node.value.dim() - len(base.event_shape)]
+
+
+def drawn_cost(node: Node, downstream: Downstream) -> torch.Tensor:
+    """The detached downstream cost of each component at the drawn value (:func:`component_shape`)."""
+    shape = downstream.cost.shape
+    extra = len(component_shape(node)) - len(shape)
+    return downstream.cost.detach().reshape(tuple(shape) + (1,) * extra).expand(component_shape(node))
+
+
+def costs_at(estimator: str, node: Node, downstream: Downstream, alternatives: list[torch.Tensor]) -> list[torch.Tensor]:
+    """For each alternative value: the detached downstream cost of every component with that component alone
+    replaced by the alternative's entry (every other component and node held at its drawn value).
+
+    Returns tensors of :func:`component_shape`, on the scale of ``downstream.cost``. Components whose elements
+    share no downstream cost (``downstream.independent_dims``) are replaced together, so the program is re-run
+    ``len(alternatives) * (number of components that share a cost)`` times: one run per alternative when every
+    element of the log-prob has a cost of its own and the node has no event dims.
+    """
+    if downstream.evaluate is None:
+        raise ScgradError(
+            f"node {node.name!r}: {estimator} re-runs the program to evaluate its costs at other values, but the "
+            f"program is not known here; build the objective with scgrad.surrogate(program, *args)."
+        )
+    shape = node.log_prob.shape
+    components = component_shape(node)
+    event_rank = node.value.dim() - len(components)
+    for alternative in alternatives:
+        if alternative.shape != node.value.shape:
+            raise ScgradError(
+                f"node {node.name!r}: {estimator} built an alternative value of shape {tuple(alternative.shape)} "
+                f"for a value of shape {tuple(node.value.shape)}."
+            )
+    shared = [len(shape) + d for d in range(-len(shape), 0) if shape[d] > 1 and d not in downstream.independent_dims]
+    loop_axes = shared + list(range(len(shape), len(components)))
+    results = [drawn_cost(node, downstream) for _ in alternatives]
+    for index in itertools.product(*(range(components[axis]) for axis in loop_axes)):
+        mask = torch.ones(components, dtype=torch.bool, device=node.value.device)
+        for axis, position in zip(loop_axes, index):
+            view = [1] * len(components)
+            view[axis] = components[axis]
+            mask = mask & (torch.arange(components[axis], device=mask.device) == position).view(view)
+        value_mask = mask.reshape(tuple(components) + (1,) * event_rank)
+        for slot, alternative in enumerate(alternatives):
+            cost = downstream.evaluate(torch.where(value_mask, alternative, node.value)).detach()
+            cost = cost.reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
+            results[slot] = torch.where(mask, cost, results[slot])
+    return results
+
+
+
+def outcome_costs(estimator: str, node: Node, downstream: Downstream) -> tuple[torch.Tensor, torch.Tensor]:
+    """For a node of Bernoulli, Categorical or OneHotCategorical components: ``(costs, probs)``, where
+    ``costs[..., k]`` is the detached downstream cost of each component with that component set to outcome
+    ``k`` (:func:`costs_at`, ``K - 1`` alternatives) and ``probs[..., k]`` its probability, not detached.
+
+    ``costs`` has shape ``component_shape(node) + (K,)``; ``probs`` broadcasts against it.
+    """
+    base, _ = base_distribution(node.dist)
+    value, drawn = node.value, drawn_cost(node, downstream)
+    if isinstance(base, D.Bernoulli):
+        (flipped,) = costs_at(estimator, node, downstream, [1 - value])
+        one = value > 0
+        costs = torch.stack([torch.where(one, flipped, drawn), torch.where(one, drawn, flipped)], dim=-1)
+        return costs, torch.stack([1 - base.probs, base.probs], dim=-1)
+    size = base.probs.shape[-1]
+    index = value.argmax(-1) if isinstance(base, D.OneHotCategorical) else value
+    shifted = [(index + step) % size for step in range(1, size)]
+    if isinstance(base, D.OneHotCategorical):
+        alternatives = [torch.nn.functional.one_hot(i, size).to(value.dtype) for i in shifted]
+    else:
+        alternatives = shifted
+    costs = torch.zeros(drawn.shape + (size,), dtype=drawn.dtype, device=drawn.device)
+    costs.scatter_(-1, index.unsqueeze(-1), drawn.unsqueeze(-1))
+    for outcome, cost in zip(shifted, costs_at(estimator, node, downstream, alternatives)):
+        costs.scatter_(-1, outcome.unsqueeze(-1), cost.unsqueeze(-1))
+    return costs, base.probs

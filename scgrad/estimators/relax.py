@@ -1,0 +1,223 @@
+"""Control-variate estimators built on a relaxation: REBAR, RELAX and LAX.
+
+All three subtract a control variate ``c`` inside the score-function term and add back its
+reparameterised gradient, so they stay unbiased whatever ``c`` is; ``c`` has parameters that
+``Objective.backward()`` tunes to minimise the estimator's own variance (see
+:mod:`scgrad.estimators.tuning`). For a discrete node (REBAR, RELAX), with ``b = H(z)`` and
+``z~ ~ p(z | b)`` drawn given the outcome:
+
+    g = (f(b) - c(z~)) d log p(b) + d c(z) - d c(z~)
+
+and for a reparameterisable node (LAX), ``g = (f(z) - c(z)) d log p(z) + d c(z)``. In the surrogate,
+``c(z~)`` (or ``c(z)``) is the baseline and the pathwise differences are the extra term, of value zero.
+Each estimator is first order only: its second derivatives are not unbiased.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributions as D
+from torch import nn
+
+from scgrad.core.graph import Node
+from scgrad.distributions.concrete import concrete
+from scgrad.errors import ScgradError
+from scgrad.estimators.base import Estimator, Parts
+from scgrad.estimators.components import base_distribution
+from scgrad.estimators.temperature import Temperature
+from scgrad.estimators.tuning import flat_events, variance_loss
+
+
+def default_control(hidden: int = 32) -> nn.Module:
+    """A small MLP from a flattened event to one number, its input size inferred on first use."""
+    return nn.Sequential(nn.LazyLinear(hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+
+def _apply_control(control: nn.Module, node: Node, z: torch.Tensor) -> torch.Tensor:
+    shape = node.log_prob.shape
+    out = control(flat_events(z, shape))
+    if out.shape == tuple(shape) + (1,):
+        out = out.squeeze(-1)
+    if out.shape != shape:
+        raise ScgradError(
+            f"node {node.name!r}: the control variate returned shape {tuple(out.shape)}; it takes the relaxed value "
+            f"flattened to {tuple(shape) + (flat_events(z, shape).shape[-1],)} and must return the log-prob shape "
+            f"{tuple(shape)} (or that with a trailing 1)."
+        )
+    return out
+
+
+class _GivenOutcome(Estimator):
+    """Discrete nodes drawn as ``b = H(z)``; ``parts`` draws ``z~`` given ``b`` and builds the RELAX terms."""
+
+    needs_evaluation = False
+
+    @property
+    def needs_downstream(self) -> bool:
+        return True
+
+    def check(self, name, dist):
+        base, _ = base_distribution(dist)
+        if concrete(dist) is None or (self.needs_evaluation and isinstance(base, D.Categorical)):
+            kinds = "Bernoulli or OneHotCategorical" if self.needs_evaluation else "Bernoulli, Categorical or OneHotCategorical"
+            why = (" (it evaluates the cost at relaxed values, which an index cannot hold: use OneHotCategorical)"
+                   if self.needs_evaluation and isinstance(base, D.Categorical) else "")
+            raise ScgradError(
+                f"node {name!r}: {type(self).__name__} serves {kinds} nodes (or Independent of them); got "
+                f"{type(base).__name__}{why}. Use ScoreFunction() for other distributions."
+            )
+
+    def draw(self, node: Node, layout):
+        view = concrete(node.dist)
+        z = view.perturb(() if node.num_samples is None else (node.num_samples,))
+        outcome = view.outcome(z.detach())
+        node.state.update(z=z, outcome=outcome)
+        return _as_value(node.dist, outcome)
+
+    def parts(self, node, downstream):
+        view = concrete(node.dist)
+        if "z" in node.state:
+            z, outcome = node.state["z"], node.state["outcome"]
+        else:  # a substituted value: z drawn given it has the same joint law with it
+            outcome = _as_outcome(node.dist, node.value, view)
+            z = view.perturb_given(outcome)
+        z_given = view.perturb_given(outcome)
+        at_z, at_given = self.control(node, view, z, downstream), self.control(node, view, z_given, downstream)
+        score = node.log_prob
+        pathwise = (at_z - at_given).mean()
+        aux = variance_loss(score, (downstream.cost - at_given) / score.numel(), pathwise, [view.logits])
+        return Parts(
+            score=score,
+            baseline=at_given.detach(),
+            extra=(at_z - at_z.detach()).mean() - (at_given - at_given.detach()).mean(),
+            aux_loss=aux,
+        )
+
+    def control(self, node, view, z, downstream) -> torch.Tensor:
+        """The control variate at perturbed logits ``z``, one value per log-prob element."""
+        raise NotImplementedError
+
+
+def _as_value(dist, outcome):
+    base, _ = base_distribution(dist)
+    return outcome.argmax(-1) if isinstance(base, D.Categorical) else outcome
+
+
+def _as_outcome(dist, value, view):
+    base, _ = base_distribution(dist)
+    if isinstance(base, D.Categorical):
+        return torch.nn.functional.one_hot(value.long(), view.logits.shape[-1]).to(view.logits.dtype)
+    return value.to(view.logits.dtype)
+
+
+class REBAR(_GivenOutcome):
+    """REBAR: the score function with the relaxed cost as its control variate, self-tuned.
+
+    Approximates: ``d/dθ E_{b~p_θ}[f(b)]`` for a discrete node with logits θ.
+    With: ``(f(b) - η f(σ_λ(z~))) d log p(b) + η d f(σ_λ(z)) - η d f(σ_λ(z~))``, ``σ_λ`` the Concrete
+    relaxation at temperature λ (``sigmoid(z/λ)``, or ``softmax(z/λ)``), ``z~ ~ p(z | b)``. The cost is
+    evaluated at the two relaxed values by re-running the program (every other node held at its drawn
+    value), so the program must have no side effects outside scgrad and be defined at relaxed values.
+    η and λ are parameters, tuned by ``Objective.backward()`` to minimise the estimator's variance.
+    Requires: ``Bernoulli`` or ``OneHotCategorical`` (or ``Independent`` of them); costs differentiable at
+    relaxed values; no random choice after this node whose distribution depends on it.
+    Bias: none, for any η and λ. First order only: second derivatives are not unbiased. Costs 2 program
+    evaluations per step.
+    Paper: Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein 2017.
+
+    Args:
+        temperature: initial λ (learnable).
+        eta: initial scale η (learnable).
+    """
+
+    needs_evaluation = True
+
+    def __init__(self, temperature: float = 0.5, eta: float = 1.0):
+        super().__init__()
+        self.temperature = Temperature(temperature, learnable=True)
+        self.eta = nn.Parameter(torch.tensor(float(eta)))
+
+    def control(self, node, view, z, downstream):
+        if downstream.evaluate is None:
+            raise ScgradError(f"node {node.name!r}: REBAR re-runs the program; build the objective with scgrad.surrogate.")
+        return self.eta * downstream.evaluate(view.relax(z, self.temperature()))
+
+
+class RELAX(_GivenOutcome):
+    """RELAX: the score function with a learned control variate ``c_φ`` of the relaxed value, self-tuned.
+
+    Approximates: ``d/dθ E_{b~p_θ}[f(b)]`` for a discrete node with logits θ.
+    With: ``(f(b) - c_φ(z~)) d log p(b) + d c_φ(z) - d c_φ(z~)``, ``z = θ + Gumbel noise``, ``b = H(z)``,
+    ``z~ ~ p(z | b)``. ``c_φ`` sees ``z`` with its event dims flattened (shape ``log_prob.shape + (E,)``;
+    ``E = K`` for a categorical) and returns one value per log-prob element; φ is tuned by
+    ``Objective.backward()`` to minimise the estimator's variance. The cost is never re-evaluated.
+    Requires: ``Bernoulli``, ``Categorical`` or ``OneHotCategorical`` (or ``Independent`` of them); nothing
+    of the cost (a black box).
+    Bias: none, for any φ. First order only.
+    Paper: Grathwohl, Choi, Wu, Roeder & Duvenaud 2018.
+
+    Args:
+        control: any ``nn.Module`` mapping ``(..., E)`` to ``(...)`` or ``(..., 1)``; default a small MLP
+            whose input size is inferred on first use (run one step before building an optimiser over
+            its parameters).
+    """
+
+    def __init__(self, control: nn.Module | None = None):
+        super().__init__()
+        self.net = default_control() if control is None else control
+
+    def control(self, node, view, z, downstream):
+        return _apply_control(self.net, node, z)
+
+
+class LAX(Estimator):
+    """LAX: the score function of a reparameterisable node with a learned, reparameterised control variate.
+
+    Approximates: ``d/dθ E_{z~p_θ}[f(z)]`` for any ``f``, differentiable or not.
+    With: ``(f(z) - c_φ(z)) d log p_θ(z) + d c_φ(z)``, ``z = rsample()``; ``f`` sees ``z`` without gradient.
+    ``c_φ`` sees ``z`` with event dims flattened and returns one value per log-prob element; φ is tuned by
+    ``Objective.backward()`` to minimise the variance of the gradient with respect to the distribution's
+    parameters.
+    Requires: ``dist.has_rsample``.
+    Bias: none, for any φ. First order only.
+    Paper: Grathwohl, Choi, Wu, Roeder & Duvenaud 2018.
+
+    Args:
+        control: as for :class:`RELAX`.
+    """
+
+    def __init__(self, control: nn.Module | None = None):
+        super().__init__()
+        self.net = default_control() if control is None else control
+
+    @property
+    def needs_downstream(self) -> bool:
+        return True
+
+    def check(self, name, dist):
+        if not dist.has_rsample:
+            raise ScgradError(
+                f"node {name!r}: LAX needs a reparameterisable distribution, and {type(dist).__name__} has no rsample; "
+                f"for a discrete node use RELAX()."
+            )
+
+    def draw(self, node: Node, layout):
+        z = node.dist.rsample(() if node.num_samples is None else (node.num_samples,))
+        node.state["z"] = z
+        return z.detach()
+
+    def parts(self, node, downstream):
+        if "z" not in node.state:
+            raise ScgradError(
+                f"node {node.name!r}: LAX needs the reparameterised draw behind its value; it cannot serve a "
+                f"substituted value."
+            )
+        score = node.log_prob
+        control = _apply_control(self.net, node, node.state["z"])
+        aux = variance_loss(score, (downstream.cost - control) / score.numel(), control.mean(), _parameters(node.dist))
+        return Parts(score=score, baseline=control.detach(), extra=(control - control.detach()).mean(), aux_loss=aux)
+
+
+def _parameters(dist) -> list[torch.Tensor]:
+    base, _ = base_distribution(dist)
+    return [v for name in base.arg_constraints if isinstance(v := vars(base).get(name), torch.Tensor)]
