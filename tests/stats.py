@@ -35,3 +35,17 @@ def assert_unbiased(samples: torch.Tensor, expected: torch.Tensor, limit: float 
         f"biased: |z| = {z.tolist()} (limit {limit}); mean {samples.mean(0).tolist()}, "
         f"expected {expected.reshape(-1).tolist()}"
     )
+
+
+def assert_same_mean(first: torch.Tensor, second: torch.Tensor, limit: float = Z_LIMIT) -> None:
+    """Fail if two independent sets of samples have means more than ``limit`` joint standard errors apart.
+
+    For comparing an estimator with another unbiased one where no exact value exists (e.g. ``exact``
+    with continuous nodes, exact only given their draws).
+    """
+    stderr = (first.var(0) / first.shape[0] + second.var(0) / second.shape[0]).sqrt()
+    gap = (first.mean(0) - second.mean(0)).abs()
+    exact = stderr <= 1e-6 * (1 + second.mean(0).abs())
+    close = gap <= 1e-5 * (1 + second.mean(0).abs())
+    z = torch.where(exact, torch.where(close, torch.zeros_like(gap), torch.full_like(gap, float("inf"))), gap / stderr.clamp_min(1e-30))
+    assert bool((z < limit).all()), f"biased: |z| = {z.tolist()} (limit {limit}); means {first.mean(0).tolist()} vs {second.mean(0).tolist()}"
