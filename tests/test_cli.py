@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ import torch
 from scgrad.cli import main
 from scgrad.compare import Settings, compare, problem, results
 from scgrad.diagnostics.catalogue import lookup
+from optional_data import needs_mnist
 
 TIMING = ("ms_per_step", "seconds")
 
@@ -106,3 +106,22 @@ def test_an_unknown_estimator_name_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["compare", "--estimators", "no_such_estimator", "--out", str(tmp_path)])
     assert stopped.value.code == 2 and "no_such_estimator" in capsys.readouterr().err
+
+
+def test_the_categorical_problem_runs(tmp_path):
+    argv = ["compare", "--problem", "vae-digits-categorical", "--steps", "5", "--repeats", "3", "--checkpoints", "1",
+            "--estimators", "leave_one_out", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    (row,) = results(tmp_path)["estimators"]
+    assert row["note"] is None and row["variance"] > 0
+
+
+@pytest.mark.slow
+@needs_mnist
+@pytest.mark.parametrize("name", ["vae-mnist", "vae-mnist-categorical"])
+def test_the_mnist_problems_run(tmp_path, name):
+    argv = ["compare", "--problem", name, "--steps", "20", "--repeats", "3", "--checkpoints", "1",
+            "--estimators", "leave_one_out", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    (row,) = results(tmp_path)["estimators"]
+    assert row["note"] is None and row["variance"] > 0 and 50 < row["objective"] < 600

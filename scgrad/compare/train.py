@@ -66,7 +66,16 @@ def train(problem: Problem, entry: Entry, settings: Settings, path: Path) -> Ite
     reference = cost_elements(problem.program, model, probe, 1)
     checkpoints = settings.checkpoint_steps()
 
-    def point(step: int, seconds: float, costs: list[float]) -> dict:
+    if state is None:
+        step, durations, history = 0, [], []
+    else:
+        step, durations, history = state["step"], state["durations"], state["history"]
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        assignment.load_state_dict(state["estimators"])
+        torch.set_rng_state(state["rng"])
+
+    def measure_and_save(costs: list[float]) -> None:
         saved = copy.deepcopy(assignment.state_dict())
         args = (model, probe, settings.samples)
         params = problem.measured(model)
@@ -77,24 +86,15 @@ def train(problem: Problem, entry: Entry, settings: Settings, path: Path) -> Ite
                 m = measure(problem.program, args, params, settings.repeats, reference, exact)
             objective = problem.objective(model)
         assignment.load_state_dict(saved)
-        return {"step": step, "seconds": seconds, "variance": m.variance, "snr": m.snr, "bias": m.bias,
-                "bias_detected": m.bias_detected, "evaluations": m.evaluations, "objective": objective,
-                "train_objective": sum(costs) / len(costs) if costs else None}
-
-    def save(step: int, seconds: float, history: list, done: bool) -> None:
-        checkpoint.save({"step": step, "seconds": seconds, "durations": durations, "history": history, "done": done,
+        history.append({"step": step, "seconds": sum(durations), "variance": m.variance, "snr": m.snr,
+                        "bias": m.bias, "bias_detected": m.bias_detected, "evaluations": m.evaluations,
+                        "objective": objective, "train_objective": sum(costs) / len(costs) if costs else None})
+        checkpoint.save({"step": step, "durations": durations, "history": history, "done": step == settings.steps,
                          "model": model.state_dict(), "optimiser": optimiser.state_dict(),
                          "estimators": assignment.state_dict(), "rng": torch.get_rng_state()}, path)
 
     if state is None:
-        step, seconds, durations, history = 0, 0.0, [], [point(0, 0.0, [])]
-        save(step, seconds, history, done=False)
-    else:
-        step, seconds, durations, history = state["step"], state["seconds"], state["durations"], state["history"]
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        assignment.load_state_dict(state["estimators"])
-        torch.set_rng_state(state["rng"])
+        measure_and_save([])
     costs: list[float] = []
     while step < settings.steps:
         data = problem.batch(step, settings.seed)
@@ -105,11 +105,9 @@ def train(problem: Problem, entry: Entry, settings: Settings, path: Path) -> Ite
         objective.backward()
         optimiser.step()
         durations.append(time.perf_counter() - start)
-        seconds += durations[-1]
         costs.append(float(objective.cost))
         step += 1
         if step in checkpoints:
-            history.append(point(step, seconds, costs))
+            measure_and_save(costs)
             costs = []
-            save(step, seconds, history, done=step == settings.steps)
         yield step

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from rich.console import Console
@@ -54,7 +54,7 @@ class Diagnosis:
     recommendation: str | None
     exact_gradient: torch.Tensor | None
     exact_note: str | None
-    repeats: int = field(default=0)
+    repeats: int
 
     def __getitem__(self, name: str) -> Row:
         for row in self.rows:
@@ -107,16 +107,17 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
         found = sites(program, *args)
         reference = cost_elements(program, *args)
         exact, exact_note = exact_gradient(program, args, params)
-        chosen = [e for e in CATALOGUE if applicable(e, found) is None] if estimators is None else list(estimators)
-        rows = [_diagnose_one(entry, found, program, args, params, repeats, warmup, reference, exact)
-                for entry in chosen]
+        rows = []
+        for entry in CATALOGUE if estimators is None else estimators:
+            reason = applicable(entry, found)
+            if reason is None:
+                rows.append(_diagnose_one(entry, program, args, params, repeats, warmup, reference, exact))
+            elif estimators is not None:
+                rows.append(Row(entry.name, entry.biased, None, f"not applicable: {reason}"))
     return Diagnosis(rows, recommend(row.summary() for row in rows), exact, exact_note, repeats)
 
 
-def _diagnose_one(entry: Entry, found, program, args, params, repeats, warmup, reference, exact_gradient) -> Row:
-    reason = applicable(entry, found)
-    if reason is not None:
-        return Row(entry.name, entry.biased, None, f"not applicable: {reason}")
+def _diagnose_one(entry: Entry, program, args, params, repeats, warmup, reference, exact_gradient) -> Row:
     assignment = Assignment(entry)
     try:
         assignment.prepare(program, *args)

@@ -79,7 +79,8 @@ class ARM(_AntitheticPair):
     Requires: a ``Bernoulli`` node (or ``Independent`` of one) with an even ``num_samples``: draws ``j`` and
     ``j + num_samples / 2`` form a pair; costs that keep the sample dim (one cost per draw); ``log_prob`` and
     the logits differentiable in θ; nothing of ``f``. First derivatives only: its term has no higher ones.
-    No enumerated node may precede it.
+    No enumerated node in the program: the downstream cost it reads does not weight an enumerated support
+    by its probabilities (a node enumerated before it is refused).
     Bias: none.
     Paper: Yin & Zhou 2019, "ARM: Augment-REINFORCE-merge gradient for stochastic binary networks".
     """
@@ -98,7 +99,7 @@ class DisARM(_AntitheticPair):
     given the pair, so its variance is never larger. On a single component at ``σ(α) = 1/2`` the pair is always
     ``{0, 1}`` and the estimate is exact.
     Requires: as :class:`ARM` (even ``num_samples``; draws ``j`` and ``j + num_samples / 2`` form a pair; one
-    cost per draw). First derivatives only. No enumerated node may precede it.
+    cost per draw). First derivatives only. No enumerated node in the program.
     Bias: none.
     Paper: Dong, Mnih & Tucker 2020, "DisARM: An antithetic gradient estimator for binary latent variables".
     """

@@ -1,5 +1,6 @@
-"""A node seen component by component: its base distribution, and its downstream cost with one
-component replaced at a time (what measure-valued and IndeCateR estimators evaluate)."""
+"""A node seen component by component: its base distribution, its downstream cost with one component
+replaced at a time (what MeasureValued and IndeCateR evaluate), and the refusal shared by estimators
+that read the downstream cost as their learning signal (ARM, DisARM, UnorderedSet too)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class IndeCateR(Estimator):
     batch dims a cost sums over, draws a cost combines) take ``K − 1`` re-runs of the program each.
     Requires: a ``Categorical``, ``OneHotCategorical`` or ``Bernoulli`` node (``K = 2``), or ``Independent`` of
     one; a program without side effects outside scgrad; nodes sampled after this one must not depend on its
-    value (they are held at their drawn values when the cost is re-evaluated); no enumerated node in the program.
+    value (re-evaluation holds them at their drawn values, and refuses them); no enumerated node in the program.
     First derivatives only.
     Bias: none.
     Paper: De Smet, Sansone & Zuidberg Dos Martires 2023, "Differentiable sampling of categorical

@@ -41,7 +41,7 @@ class MeasureValued(Estimator):
     component when components share a cost (the event dims of ``Independent``, or a cost that combines draws).
     Requires: a ``Bernoulli``, ``Categorical``, ``OneHotCategorical`` or ``Normal`` node, or ``Independent`` of
     one; a program without side effects outside scgrad; nodes sampled after this one must not depend on its
-    value (they are held at their drawn values when the cost is re-evaluated); no enumerated node in the program.
+    value (re-evaluation holds them at their drawn values, and refuses them); no enumerated node in the program.
     First derivatives only.
     Bias: none.
     Paper: Pflug 1989, "Sampling derivatives of probabilities"; Mohamed, Rosca, Figurnov & Mnih 2020, "Monte

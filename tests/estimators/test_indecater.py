@@ -18,6 +18,7 @@ from stats import assert_unbiased
 
 R = 3000
 X = torch.tensor([0.1, 0.9, 0.4, 0.6, 0.3])
+RAMP = torch.linspace(-1.0, 1.0, 4)  # how data and upstream values move the categories' logits
 
 
 def batch_params(replicas):
@@ -29,7 +30,7 @@ def batch_params(replicas):
 def batch_program(params, make):
     c, w, scale, V = params                                                            # V: [R, 1, 4]
     a = scgrad.sample("a", D.Bernoulli(logits=c), scgrad.ScoreFunction())              # [R, 1]
-    y = scgrad.sample("y", D.Categorical(logits=V + (w * X + 0.5 * a).unsqueeze(-1)), make())  # [R, 5]
+    y = scgrad.sample("y", D.Categorical(logits=V + (w * X + 0.5 * a).unsqueeze(-1) * RAMP), make())  # [R, 5]
     scgrad.cost("fit", (scale * y - 2 * X) ** 2 * (1 + a))
 
 

@@ -17,6 +17,7 @@ from stats import assert_unbiased
 
 R = 3000
 X = torch.tensor([0.1, 0.9, 0.4, 0.6, 0.3])  # data points, each with its own cost
+RAMP = torch.linspace(-1.0, 1.0, 3)  # how data and upstream values move the categories' logits
 
 
 # --- a discrete node with an upstream score-function node and a pathwise parameter ---------------------------
@@ -35,7 +36,7 @@ def discrete_program(params, kind, runs=None):
     if kind == "bernoulli":
         z = scgrad.sample("z", D.Bernoulli(logits=w * X + b + 0.5 * a), scgrad.MeasureValued())  # [R, 5]
     else:
-        logits = V + (w * X + 0.5 * a).unsqueeze(-1)
+        logits = V + (w * X + 0.5 * a).unsqueeze(-1) * RAMP
         z = scgrad.sample("z", D.Categorical(logits=logits), scgrad.MeasureValued())  # [R, 5]
     scgrad.cost("fit", (scale * z - X) ** 2 + 0.5 * z * a)
 
