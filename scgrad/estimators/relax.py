@@ -34,8 +34,11 @@ def default_control(hidden: int = 32) -> nn.Module:
 
 
 def _apply_control(control: nn.Module, node: Node, z: torch.Tensor) -> torch.Tensor:
+    """The control's value per log-prob element, computed in the control's dtype and returned in ``z``'s."""
     shape = node.log_prob.shape
-    out = control(flat_events(z, shape))
+    param = next(control.parameters(), None)
+    inputs = flat_events(z, shape)
+    out = control(inputs if param is None else inputs.to(param.dtype)).to(z.dtype)
     if out.shape == tuple(shape) + (1,):
         out = out.squeeze(-1)
     if out.shape != shape:
