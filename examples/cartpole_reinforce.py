@@ -36,7 +36,7 @@ def main():
     torch.manual_seed(0)
     env = gym.make("CartPole-v1")
     policy = nn.Sequential(nn.Linear(4, 64), nn.Tanh(), nn.Linear(64, 2))
-    estimator = scgrad.ScoreFunction(scgrad.MovingAverage())  # built once, used by every step
+    estimator = scgrad.ScoreFunction()  # built once, used by every step (a stateless estimator)
     optimiser = torch.optim.Adam(policy.parameters(), lr=0.01)
     for update in range(args.updates):
         optimiser.zero_grad()

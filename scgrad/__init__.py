@@ -7,7 +7,7 @@ expected total cost, each random choice through the estimator it names.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from scgrad import diagnostics, distributions
+from scgrad import diagnostics, distributions, rl
 from scgrad.diagnostics.diagnose import diagnose
 from scgrad.baselines import Baseline, BatchAverage, Critic, LeaveOneOut, MovingAverage, Prediction
 from scgrad.core.handlers import block, override_estimators, substitute
@@ -72,6 +72,7 @@ __all__ = [
     "distributions",
     "override_estimators",
     "provenance",
+    "rl",
     "sample",
     "substitute",
     "surrogate",

@@ -48,8 +48,8 @@ def train(problem: Problem, entry: Entry, settings: Settings, path: Path) -> Ite
 
     At every checkpoint step the gradient of ``problem.measured(model)`` is estimated
     ``settings.repeats`` times on the problem's probe batch (variance, signal-to-noise, bias where the
-    exact gradient is known) and the objective evaluated, with a generator of their own and the
-    estimators' state restored afterwards, so measuring does not change the training. Then the
+    exact gradient is known) and the objective evaluated, with a generator of their own and a copy of
+    the estimators, so measuring does not change the training. Then the
     whole state (model, optimiser, estimators, torch's generator, the history, the duration of each
     step) is saved at ``path``, finally with ``"done": True``.
     """
@@ -76,16 +76,14 @@ def train(problem: Problem, entry: Entry, settings: Settings, path: Path) -> Ite
         torch.set_rng_state(state["rng"])
 
     def measure_and_save(costs: list[float]) -> None:
-        saved = copy.deepcopy(assignment.state_dict())
         args = (model, probe, settings.samples)
         params = problem.measured(model)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(settings.seed * 1_000_003 + step)
             exact, _ = exact_gradient(problem.program, args, params)
-            with assignment:
+            with copy.deepcopy(assignment):  # measuring must not move the training estimators' state
                 m = measure(problem.program, args, params, settings.repeats, reference, exact)
             objective = problem.objective(model)
-        assignment.load_state_dict(saved)
         history.append({"step": step, "seconds": sum(durations), "variance": m.variance, "snr": m.snr,
                         "bias": m.bias, "bias_detected": m.bias_detected, "evaluations": m.evaluations,
                         "objective": objective, "train_objective": sum(costs) / len(costs) if costs else None})

@@ -131,11 +131,16 @@ class Dependencies:
 
 
 def _same_distribution(first, second) -> bool:
-    """Whether two distributions of one node have the same type and parameters."""
+    """Whether two distributions of one node have the same type and parameters.
+
+    Only attributes present on both are compared: drawing caches lazy ones (``probs`` of a
+    ``Categorical`` built from logits) on one side only.
+    """
     if type(first) is not type(second):
         return False
-    for name, value in vars(first).items():
-        other = vars(second).get(name)
+    mine, theirs = vars(first), vars(second)
+    for name in mine.keys() & theirs.keys():
+        value, other = mine[name], theirs[name]
         if isinstance(value, torch.Tensor):
             if not isinstance(other, torch.Tensor) or value.shape != other.shape or not torch.equal(value, other):
                 return False

@@ -54,5 +54,10 @@ def cost(name: str, value: torch.Tensor) -> None:
             f"scgrad.cost({name!r}, ...): the value must be a torch.Tensor; got {type(value).__name__}. "
             f"Use torch.as_tensor(value) for a constant."
         )
+    if not (value.is_floating_point() or value.is_complex()):
+        raise ScgradError(
+            f"scgrad.cost({name!r}, ...): the value has dtype {value.dtype}; costs are averaged and differentiated, "
+            f"so they must be floating point. Use value.float()."
+        )
     if active():
         apply_stack(Message("cost", name, value=value))

@@ -105,6 +105,7 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
     deps = Dependencies(graph, tracked, rerun)
     downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
+    _refuse_unweighted_extras(nodes, parts)
     enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))
     factors = [
         (node, log_prob, frozenset(d for d in enum_dims if has_dim(log_prob.shape, d)))
@@ -147,6 +148,23 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
     estimates = dict(zip(names, per_cost.detach().unbind()))
     aux_loss = sum(aux for aux, _ in tuning) if tuning else None
     return Objective(loss, per_cost.detach().sum(), estimates, graph, aux_loss, parts, tuning)
+
+
+def _refuse_unweighted_extras(nodes, parts) -> None:
+    """An extra term is a plain scalar, not weighted by the probabilities of other nodes' enumerated
+    outcomes (nor is the downstream cost it is usually built from): refuse the combination."""
+    owners = {d: n.name for n in nodes for d in n.enum_dims}
+    for node in nodes:
+        if parts[node.name].extra is None:
+            continue
+        others = sorted({owner for owner in owners.values() if owner != node.name})
+        if others:
+            raise ScgradError(
+                f"node {node.name!r}: {type(node.estimator).__name__} adds a term that is not weighted by the "
+                f"probabilities of the outcomes enumerated for node(s) {others}, so together they would give a "
+                f"biased gradient. Give {node.name!r} ScoreFunction() (with any baseline), or give {others} an "
+                f"estimator other than Enumerate."
+            )
 
 
 def _boxed(upstream, values):

@@ -20,7 +20,14 @@ import torch.distributions as D
 
 from scgrad.baselines import BatchAverage, LeaveOneOut, MovingAverage
 from scgrad.errors import ScgradError
-from scgrad.estimators import Enumerate, Estimator, Reparam, ScoreFunction
+from scgrad.estimators import (Enumerate, Estimator, GumbelRao, GumbelSoftmax, ReinMax, Reparam, ScoreFunction,
+                               StraightThrough)
+from scgrad.estimators.arm import ARM, DisARM
+from scgrad.estimators.indecater import IndeCateR
+from scgrad.estimators.measure_valued import MeasureValued
+from scgrad.estimators.muprop import MuProp
+from scgrad.estimators.relax import LAX, REBAR, RELAX
+from scgrad.estimators.unordered_set import UnorderedSet
 
 
 def discrete(dist: D.Distribution) -> bool:
@@ -62,6 +69,19 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("batch_average", lambda dist: ScoreFunction(BatchAverage()), biased=False, applies=discrete),
     Entry("leave_one_out", lambda dist: ScoreFunction(LeaveOneOut()), biased=False, applies=discrete),
     Entry("enumerate", lambda dist: Enumerate(), biased=False, applies=discrete),
+    Entry("arm", lambda dist: ARM(), biased=False, applies=discrete),
+    Entry("disarm", lambda dist: DisARM(), biased=False, applies=discrete),
+    Entry("muprop", lambda dist: MuProp(MovingAverage()), biased=False, applies=discrete),
+    Entry("rebar", lambda dist: REBAR(), biased=False, applies=discrete),
+    Entry("relax", lambda dist: RELAX(), biased=False, applies=discrete),
+    Entry("lax", lambda dist: LAX(), biased=False, applies=reparameterisable),
+    Entry("unordered_set", lambda dist: UnorderedSet(), biased=False, applies=discrete),
+    Entry("indecater", lambda dist: IndeCateR(), biased=False, applies=discrete),
+    Entry("measure_valued", lambda dist: MeasureValued(), biased=False, applies=discrete),
+    Entry("gumbel_softmax", lambda dist: GumbelSoftmax(), biased=True, applies=discrete),
+    Entry("straight_through", lambda dist: StraightThrough(), biased=True, applies=discrete),
+    Entry("reinmax", lambda dist: ReinMax(), biased=True, applies=discrete),
+    Entry("gumbel_rao", lambda dist: GumbelRao(), biased=True, applies=discrete),
 )
 
 

@@ -32,7 +32,8 @@ class Parts(NamedTuple):
 
     - ``score``: log-probability put in the magic box of every downstream cost (score function).
     - ``baseline``: ``b`` in the term ``(1 - MB(score)) * MB(upstream) * b``; same shape as ``score``.
-    - ``enumerated``: ``((dims, log_prob), ...)``: probability factors summed over ``dims`` exactly.
+    - ``enumerated``: log-probabilities (one per enumeration slot) whose enumeration dims the surrogate
+      sums exactly, weighting each outcome by its probability (see ``Enumerate``).
     - ``extra``: a scalar added to the surrogate as it is.
     - ``aux_loss``: a scalar that ``Objective.backward()`` minimises too, outside the surrogate's value
       (e.g. a critic's squared error).

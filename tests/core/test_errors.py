@@ -102,6 +102,8 @@ def test_critic_with_a_wrong_shape_or_no_inputs():
 def test_non_tensor_costs_non_distributions_and_bad_num_samples():
     with pytest.raises(scgrad.ScgradError, match=r"cost\('c', \.\.\.\): the value must be a torch.Tensor; got float"):
         scgrad.cost("c", 1.0)
+    with pytest.raises(scgrad.ScgradError, match=r"cost\('c', \.\.\.\): the value has dtype torch.int64.*value.float\(\)"):
+        scgrad.cost("c", torch.tensor([1, 2]))
     with pytest.raises(scgrad.ScgradError, match=r"must be a torch.distributions.Distribution; got Tensor"):
         scgrad.sample("z", torch.tensor(0.5))
     for bad in (0, -1, 2.0, True):
@@ -141,3 +143,12 @@ def test_exact_refuses_nodes_it_cannot_enumerate_or_reparameterise():
 
     with pytest.raises(scgrad.ScgradError, match=r"exact: node 'z' \(Independent\) can be neither enumerated"):
         scgrad.diagnostics.exact(program)
+
+
+def test_an_unweighted_extra_term_beside_enumeration_is_refused():
+    def program():
+        z = scgrad.sample("z", D.Bernoulli(torch.full((2,), 0.5)), scgrad.Enumerate())
+        b = scgrad.sample("b", D.Bernoulli(logits=z), scgrad.RELAX())
+        scgrad.cost("c", b + z)
+
+    expect(r"node 'b': RELAX adds a term that is not weighted by the\s+probabilities of the outcomes enumerated for node\(s\) \['z'\]", program)

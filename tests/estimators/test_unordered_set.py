@@ -61,6 +61,22 @@ def test_exact_when_the_set_is_the_whole_support():
         assert torch.allclose(torch.autograd.grad(obj.loss, logits)[0], expected, atol=1e-6)
 
 
+def test_lower_variance_than_leave_one_out_with_as_many_draws():
+    """K = 10 categories, k = 4 draws (measured, fixed seed): about 1.5e-2 against 2.5e-2 summed over logits."""
+    costs = torch.tensor([1.0, 0.2, 0.9, 0.0, 0.5, 0.7, 0.3, 0.8, 0.05, 0.6])
+    variances = []
+    for estimator in (scgrad.UnorderedSet(), scgrad.ScoreFunction(scgrad.LeaveOneOut())):
+        torch.manual_seed(0)
+        logits = torch.linspace(-1, 1, 10).repeat(R, 1).requires_grad_()
+
+        def program():
+            z = scgrad.sample("z", D.Categorical(logits=logits), estimator, num_samples=4)
+            scgrad.cost("c", costs[z])
+
+        variances.append(per_replica(scgrad.surrogate(program).loss, [logits]).var(0).sum())
+    assert variances[0] < 0.8 * variances[1], variances
+
+
 def test_set_probabilities_against_a_sum_over_orderings():
     torch.manual_seed(0)
     probs = torch.rand(6, dtype=torch.float64).softmax(0)
