@@ -16,7 +16,7 @@ Learned parts output returns in units of the horizon (``scale``: the step limit,
 A run has reached the threshold when the mean return of the last ``--window`` training episodes is at
 least the environment's ``reward_threshold`` (475 for CartPole-v1, -100 for Acrobot-v1); it stops
 there, or after ``--max-episodes``. Wall time covers everything in the loop (environment steps
-included) on ``--threads`` torch threads. Writes JSON and a PNG of the learning curves.
+included) on ``--threads`` torch threads. Writes JSON and a PNG of the learning curves after every run.
 
     .venv/bin/python benchmarks/rl.py --envs CartPole-v1 --seeds 0 1 2 --out benchmarks/out/rl.json
 """
@@ -201,27 +201,25 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    results, summary, thresholds = {}, {}, {}
+    thresholds = {env_id: gym.spec(env_id).reward_threshold for env_id in args.envs}
+    results = {env_id: {method: {} for method in args.methods} for env_id in args.envs}
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for env_id in args.envs:
-        thresholds[env_id] = gym.spec(env_id).reward_threshold
         check_same_gradient(env_id, args.num_envs, args.gamma)
-        results[env_id], summary[env_id] = {}, {}
-        for method in args.methods:
-            runs = {}
-            for seed in args.seeds:
-                runs[str(seed)] = run = train(env_id, method, seed, args)
+        for seed in args.seeds:  # every method gets a seed before any gets the next: partial runs stay comparable
+            for method in args.methods:
+                results[env_id][method][str(seed)] = run = train(env_id, method, seed, args)
                 reached = run["reached"]
                 done = f"{reached['episodes']:5d} episodes {reached['seconds']:7.1f} s" if reached else "not reached"
                 print(f"{env_id:12s} {method:13s} seed {seed}: {done}", flush=True)
-            results[env_id][method] = runs
-            summary[env_id][method] = summarise(runs)
-            s = summary[env_id][method]
+                summary = {e: {m: summarise(runs) for m, runs in by_method.items() if runs} for e, by_method in results.items()}
+                args.out.write_text(json.dumps({"config": config, "thresholds": thresholds, "summary": summary, "runs": results}, indent=2))
+                plot(results, thresholds, args.out.with_suffix(".png"))
+    for env_id, by_method in summary.items():
+        for method, s in by_method.items():
             print(f"{env_id:12s} {method:13s} reached {s['seeds_reached']}/{s['seeds']}, median "
-                  f"{s['median_episodes']} episodes, {s['median_seconds']} s", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    args.out.write_text(json.dumps({"config": config, "thresholds": thresholds, "summary": summary, "runs": results}, indent=2))
-    plot(results, thresholds, args.out.with_suffix(".png"))
+                  f"{s['median_episodes']} episodes, {s['median_seconds']} s")
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import resource
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -29,12 +29,15 @@ def without_timing(value):
 
 
 def test_compare_on_the_default_problem_writes_results_report_and_plots(tmp_path):
-    start = time.perf_counter()
+    # The time limit is on the command's CPU time: on cores shared with other work the wall time
+    # stretches by the load, the work does not. Alone on this machine the wall time is about the CPU time.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-m", "scgrad.cli", "compare", "--steps", "30", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
-    elapsed = time.perf_counter() - start
+                          capture_output=True, text=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert done.returncode == 0, done.stderr
-    assert elapsed < 60, f"scgrad compare --steps 30 took {elapsed:.0f} s"
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 40, f"scgrad compare --steps 30 took {cpu:.0f} s of CPU"
     found = json.loads((tmp_path / "results.json").read_text())
     assert found["problem"] == "vae-digits"
     rows = found["estimators"]

@@ -71,7 +71,7 @@ class GraphRecorder(Handler):
         return node
 
     def _record_node(self, node: Node, msg: Message) -> None:
-        self.layout.observe(node.value.dim() - len(node.dist.event_shape))
+        self.layout.observe(len(node.dist.batch_shape) + (node.num_samples is not None))
         self.graph.nodes[node.name] = node
         if self.track_provenance:
             msg.value = ProvenanceTensor(strip(node.value), node.upstream | {node.name})

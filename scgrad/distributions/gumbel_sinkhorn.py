@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.distributions as D
 from torch.distributions import constraints
+from scipy.optimize import linear_sum_assignment
 from torch.distributions.utils import clamp_probs
 
 from scgrad.errors import ScgradError
@@ -28,10 +29,6 @@ def matching(scores: torch.Tensor) -> torch.Tensor:
     Solved by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``); no gradient. Same shape
     and dtype as ``scores``; ``P[..., i, j] = 1`` when row ``i`` is assigned to column ``j``.
     """
-    try:
-        from scipy.optimize import linear_sum_assignment
-    except ImportError as error:
-        raise ScgradError("hard permutations need scipy (the Hungarian algorithm): pip install scipy.") from error
     flat = scores.detach().reshape(-1, *scores.shape[-2:]).cpu().double().numpy()
     perms = torch.zeros(flat.shape, dtype=scores.dtype)
     for k, matrix in enumerate(flat):
