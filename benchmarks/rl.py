@@ -6,12 +6,10 @@ gymnasium env (``--num-envs`` environments, one episode each per update, see ``s
 - ``reinforce``: ``ScoreFunction()``, reward-to-go credit from time order (scgrad);
 - ``by_hand``: the same estimator written by hand (log-probs times reversed cumulative sums), checked to
   give the same gradient as ``reinforce`` from the same random numbers before anything is timed;
-- ``actor_critic``: ``ScoreFunction(Critic(StateValue(value_net, scale)).given(obs, weight))``, the value
-  net fitted alongside the policy by ``Objective.backward()``;
-- ``relax``: ``RELAX(StateActionControl(net, scale).given(obs, weight))``, an action-dependent control
-  variate of state and relaxed action tuned to minimise the gradient's variance (Grathwohl et al. 2018).
-
-Learned parts output returns in units of the horizon (``scale``: the step limit, or ``1 / (1 - gamma)``).
+- ``actor_critic``: ``ScoreFunction(Critic(StateValue(value_net)).given(obs, weight))``, the value net
+  fitted alongside the policy by ``Objective.backward()``;
+- ``relax``: ``RELAX(StateActionControl(net).given(obs, weight))``, an action-dependent control variate
+  of state and relaxed action tuned to minimise the gradient's variance (Grathwohl et al. 2018).
 
 A run has reached the threshold when the mean return of the last ``--window`` training episodes is at
 least the environment's ``reward_threshold`` (475 for CartPole-v1, -100 for Acrobot-v1); it stops
@@ -81,16 +79,14 @@ class Agent:
         self.policy = mlp(obs_dim, actions)
         groups = [{"params": self.policy.parameters(), "lr": lr}]
         self.estimator = None
-        limit = envs.spec.max_episode_steps or float("inf")
-        horizon = min(limit, 1 / (1 - gamma)) if gamma < 1 else limit
         if method == "actor_critic":
             value = mlp(obs_dim, 1)
-            critic = scgrad.Critic(StateValue(value, scale=horizon))
+            critic = scgrad.Critic(StateValue(value))
             self.estimator = lambda step: scgrad.ScoreFunction(critic.given(step.obs, step.weight))
             groups.append({"params": value.parameters(), "lr": critic_lr})
         elif method == "relax":
             net = mlp(obs_dim + actions, 1)
-            control = StateActionControl(net, scale=horizon)
+            control = StateActionControl(net)
             self.estimator = lambda step: scgrad.RELAX(control.given(step.obs, step.weight))
             groups.append({"params": net.parameters(), "lr": critic_lr})
         self.optimiser = torch.optim.Adam(groups)
@@ -149,7 +145,9 @@ def train(env_id: str, method: str, seed: int, args) -> dict:
 
 
 def plot(results: dict, thresholds: dict, path: Path) -> None:
-    """Mean return per batch against episodes, one panel per environment, one colour per method."""
+    """Mean return per batch against episodes, one panel per environment, one colour per method.
+
+    ``by_hand`` is dashed: it plays the same episodes as ``reinforce`` (same estimator, same seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,7 +158,8 @@ def plot(results: dict, thresholds: dict, path: Path) -> None:
         for colour, (method, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], by_method.items()):
             for i, run in enumerate(runs.values()):
                 curve = run["curve"]
-                ax.plot(curve["episodes"], curve["mean_return"], color=colour, alpha=0.7, lw=1, label=method if i == 0 else None)
+                ax.plot(curve["episodes"], curve["mean_return"], color=colour, alpha=0.7, lw=1,
+                        ls="--" if method == "by_hand" else "-", label=method if i == 0 else None)
         ax.axhline(thresholds[env_id], color="black", ls="--", lw=1)
         ax.set(title=env_id, xlabel="episodes", ylabel="mean return of the batch")
         ax.legend()

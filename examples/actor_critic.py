@@ -34,15 +34,14 @@ def main():
     torch.manual_seed(0)
     envs = gym.make_vec(args.env, num_envs=args.envs, vectorization_mode="sync")
     obs_dim, actions = envs.single_observation_space.shape[0], int(envs.single_action_space.n)
-    horizon = 1 / (1 - args.gamma) if args.gamma < 1 else envs.spec.max_episode_steps
     policy = mlp(obs_dim, actions)
     if args.relax:
         learned = mlp(obs_dim + actions, 1)
-        control = StateActionControl(learned, scale=horizon)
+        control = StateActionControl(learned)
         estimator = lambda step: scgrad.RELAX(control.given(step.obs, step.weight))
     else:
         learned = mlp(obs_dim, 1)
-        critic = scgrad.Critic(StateValue(learned, scale=horizon))
+        critic = scgrad.Critic(StateValue(learned))
         estimator = lambda step: scgrad.ScoreFunction(critic.given(step.obs, step.weight))
     optimiser = torch.optim.Adam([*policy.parameters(), *learned.parameters()], lr=0.01)
     for update in range(args.updates):

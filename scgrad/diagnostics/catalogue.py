@@ -7,8 +7,8 @@ Adding an estimator to the comparison is one :class:`Entry` in :data:`CATALOGUE`
 An entry names the estimator, builds a fresh one for a node (``make(dist)``; called once per node
 name, so state such as a moving average lives as long as the comparison), says whether it is biased
 by design, and which distributions it is meant for. An estimator that refuses a node all the same
-(its ``check`` raises :class:`~scgrad.ScgradError`, or its parts do) is reported as not applicable
-with its own message.
+is reported with its own message: "not applicable" where its ``check`` raises
+:class:`~scgrad.ScgradError`, "failed" where building its surrogate terms does.
 """
 
 from __future__ import annotations

@@ -21,14 +21,14 @@ class StateValue(nn.Module):
     learns the expected discounted return from a state, fitted by ``Objective.backward()`` to the
     returns to go::
 
-        critic = scgrad.Critic(scgrad.rl.StateValue(value_net, scale=500.0))
+        critic = scgrad.Critic(scgrad.rl.StateValue(value_net))
         estimator = lambda step: scgrad.ScoreFunction(critic.given(step.obs, step.weight))
 
     Args:
         value: the state-value network.
-        scale: a fixed factor on its output, e.g. the horizon (``1 / (1 - gamma)`` or the step limit),
-            so that a network with outputs of order one predicts returns of order the horizon
-            (optimisers such as Adam move each weight by about the learning rate per step).
+        scale: a fixed factor on its output, for returns far from order one (Adam moves each weight
+            by about the learning rate per step, so an unscaled network is slow to reach returns of
+            hundreds; a large scale makes its early, untrained predictions large too).
     """
 
     def __init__(self, value: nn.Module, scale: float = 1.0):

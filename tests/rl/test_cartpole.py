@@ -25,5 +25,7 @@ def test_reinforce_learns_cartpole():
         optimiser.step()
         means.append(played.returns.mean().item())
     envs.close()
+    # one reward per step of each environment's own episode: nothing after its end (autoreset) counts
+    assert torch.equal(played.returns, played.lengths.float())
     assert 15 < uniform < 30  # a random policy balances about 22 steps
     assert sum(means[-5:]) / 5 > 4 * uniform, (uniform.item(), means)

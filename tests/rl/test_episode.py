@@ -90,10 +90,10 @@ def test_critic_and_control_predict_the_credited_cost():
     returns = -to_go / gamma ** torch.arange(4.0).unsqueeze(-1)  # G_t, undiscounted to step t
 
     class Oracle(torch.nn.Module):
-        def forward(self, obs):
-            return returns[obs[:, 0].long(), obs[:, 1].long()]
+        def forward(self, obs):  # in units of `scale`
+            return returns[obs[:, 0].long(), obs[:, 1].long()] / 4
 
-    critic = scgrad.Critic(StateValue(Oracle()))
+    critic = scgrad.Critic(StateValue(Oracle(), scale=4.0))
     table = torch.zeros(4, 3, 2, requires_grad=True)
     with scgrad.substitute({f"action{t}": actions[t] for t in range(4)}):
         objective, _ = rollout(
