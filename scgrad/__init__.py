@@ -8,23 +8,38 @@ expected total cost, each random choice through the estimator it names.
 from importlib.metadata import PackageNotFoundError, version
 
 from scgrad import diagnostics, distributions, rl
-from scgrad.diagnostics.diagnose import diagnose
-from scgrad.baselines import Baseline, BatchAverage, Critic, LeaveOneOut, MovingAverage, Prediction
+from scgrad.baselines import VIMCO, Baseline, BatchAverage, Critic, LeaveOneOut, MovingAverage, Prediction
 from scgrad.core.handlers import block, override_estimators, substitute
 from scgrad.core.primitives import cost, sample
 from scgrad.core.provenance import provenance
 from scgrad.core.surrogate import Objective, surrogate
-from scgrad.errors import ScgradError
-from scgrad.estimators import Defaults, Downstream, Enumerate, Estimator, Parts, Reparam, ScoreFunction
+from scgrad.diagnostics.diagnose import diagnose
 from scgrad.distributions import GumbelSinkhorn
-from scgrad.estimators import ExponentialAnnealing, GumbelRao, GumbelSoftmax, ReinMax, StraightThrough, Temperature
-from scgrad.baselines.vimco import VIMCO
-from scgrad.estimators.arm import ARM, DisARM
-from scgrad.estimators.indecater import IndeCateR
-from scgrad.estimators.measure_valued import MeasureValued
-from scgrad.estimators.muprop import MuProp
-from scgrad.estimators.relax import LAX, REBAR, RELAX
-from scgrad.estimators.unordered_set import UnorderedSet
+from scgrad.errors import ScgradError
+from scgrad.estimators import (
+    ARM,
+    LAX,
+    REBAR,
+    RELAX,
+    Defaults,
+    DisARM,
+    Downstream,
+    Enumerate,
+    Estimator,
+    ExponentialAnnealing,
+    GumbelRao,
+    GumbelSoftmax,
+    IndeCateR,
+    MeasureValued,
+    MuProp,
+    Parts,
+    ReinMax,
+    Reparam,
+    ScoreFunction,
+    StraightThrough,
+    Temperature,
+    UnorderedSet,
+)
 
 try:
     __version__ = version("scgrad")

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
 
 
 class Prediction(NamedTuple):
-    """A baseline's output: ``value`` (detached, the node's log-prob shape) and an optional ``loss``
-    that ``Objective.backward()`` minimises to fit the baseline."""
+    """A baseline's output.
+
+    ``value``: the prediction (detached, the node's log-prob shape). ``loss``: optional, minimised by
+    ``Objective.backward()`` to fit the baseline. ``update``: optional, called once every node of the
+    objective has its prediction; a baseline that learns from the current costs changes its state there,
+    so no node's prediction reads a cost that depends on another node's sample of the same build.
+    """
 
     value: torch.Tensor
     loss: torch.Tensor | None = None
+    update: Callable[[], None] | None = None
 
 
 class Baseline(nn.Module):

@@ -10,9 +10,10 @@ from scgrad.baselines.base import Baseline, Prediction
 class MovingAverage(Baseline):
     """Baseline ``b = `` exponential moving average of the mean downstream cost of earlier calls.
 
-    The average is read before it is updated with the current cost, so ``b`` never depends on the
-    current sample (updating first would shrink the gradient). The first call, with no history,
-    predicts zero. State: buffers ``average`` and ``count`` (in ``state_dict()``).
+    The average is read before it is updated with the current cost, and updated only once every node
+    of the objective has read it, so ``b`` never depends on the current samples (updating first would
+    shrink the gradient; one instance shared by the nodes of an episode would otherwise give a later
+    node an average of costs its own action changed). The first call, with no history, predicts zero. State: buffers ``average`` and ``count`` (in ``state_dict()``).
 
     Args:
         decay: weight of the old average, in ``[0, 1)``.
@@ -28,10 +29,12 @@ class MovingAverage(Baseline):
 
     def forward(self, node, downstream) -> Prediction:
         cost = downstream.cost
-        average = self.average.to(dtype=cost.dtype, device=cost.device)
-        value = average.expand(cost.shape)
-        current = cost.mean()
-        updated = current if int(self.count) == 0 else self.decay * average + (1 - self.decay) * current
-        self.average = updated.detach().to(self.average.dtype)
+        value = self.average.to(dtype=cost.dtype, device=cost.device).expand(cost.shape)
+        current = cost.detach().mean()
+        return Prediction(value, update=lambda: self._observe(current))
+
+    def _observe(self, current: torch.Tensor) -> None:
+        current = current.to(dtype=self.average.dtype, device=self.average.device)
+        blended = self.decay * self.average + (1 - self.decay) * current
+        self.average = torch.where(self.count == 0, current, blended)
         self.count += 1
-        return Prediction(value)

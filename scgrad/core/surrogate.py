@@ -105,6 +105,9 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
     deps = Dependencies(graph, tracked, rerun)
     downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
+    for part in parts.values():
+        if part.update is not None:
+            part.update()
     _refuse_unweighted_extras(nodes, parts)
     enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))
     factors = [

@@ -37,6 +37,8 @@ class Parts(NamedTuple):
     - ``extra``: a scalar added to the surrogate as it is.
     - ``aux_loss``: a scalar that ``Objective.backward()`` minimises too, outside the surrogate's value
       (e.g. a critic's squared error).
+    - ``update``: called once every node has its parts, to change state learnt from this build's
+      costs (e.g. a moving average); no node's parts may read it earlier.
     """
 
     score: torch.Tensor | None = None
@@ -44,6 +46,7 @@ class Parts(NamedTuple):
     enumerated: tuple = ()
     extra: torch.Tensor | None = None
     aux_loss: torch.Tensor | None = None
+    update: Callable[[], None] | None = None
 
 
 class Estimator(nn.Module):

@@ -70,7 +70,9 @@ class MuProp(Estimator):
             return x.sum(events) if events else x
 
         control = at_mean.detach() + per_element((node.value - point.detach()) * slope)
-        if self.baseline is not None:
-            control = control + self.baseline(node, downstream._replace(cost=downstream.cost - control)).value
         correction = per_element((mean - mean.detach()) * slope).mean()
-        return Parts(score=score, baseline=control, extra=correction)
+        if self.baseline is None:
+            return Parts(score=score, baseline=control, extra=correction)
+        prediction = self.baseline(node, downstream._replace(cost=downstream.cost - control))
+        return Parts(score=score, baseline=control + prediction.value, extra=correction,
+                     aux_loss=prediction.loss, update=prediction.update)

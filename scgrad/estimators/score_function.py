@@ -45,4 +45,4 @@ class ScoreFunction(Estimator):
         if self.baseline is None:
             return Parts(score=score)
         prediction = self.baseline(node, downstream)
-        return Parts(score=score, baseline=prediction.value, aux_loss=prediction.loss)
+        return Parts(score=score, baseline=prediction.value, aux_loss=prediction.loss, update=prediction.update)

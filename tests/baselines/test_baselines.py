@@ -53,7 +53,7 @@ class UpdatedFirst(scgrad.MovingAverage):
     """The peer-library mistake: the average absorbs the current cost before it is used."""
 
     def forward(self, node, downstream):
-        super().forward(node, downstream)
+        super().forward(node, downstream).update()
         return scgrad.Prediction(self.average.expand(downstream.cost.shape))
 
 
@@ -68,6 +68,37 @@ def test_a_baseline_that_sees_the_current_sample_is_caught_as_biased():
     assert_unbiased(gradient_samples(lambda: estimate(honest), 3000), expected)
     with pytest.raises(AssertionError, match="biased"):
         assert_unbiased(gradient_samples(lambda: estimate(leaky), 3000), expected)
+
+
+class UpdatedAtOnce(scgrad.MovingAverage):
+    """Reads before updating, but updates before the next node of the same objective reads."""
+
+    def forward(self, node, downstream):
+        prediction = super().forward(node, downstream)
+        prediction.update()
+        return scgrad.Prediction(prediction.value)
+
+
+def two_steps(p, baseline):
+    """An episode of two actions sharing one baseline; the second step's cost depends on both actions."""
+    first = scgrad.sample("a0", D.Bernoulli(probs=p[0]), scgrad.ScoreFunction(baseline))
+    scgrad.cost("r0", first)
+    second = scgrad.sample("a1", D.Bernoulli(probs=p[1]), scgrad.ScoreFunction(baseline))
+    scgrad.cost("r1", 10 * first + 5 * second)
+
+
+def test_one_moving_average_shared_by_the_nodes_of_an_episode_stays_unbiased():
+    """Node a1 must not read an average updated with a0's downstream cost, which contains a1's own sample."""
+    p = torch.tensor([0.3, 0.6], requires_grad=True)
+    expected = torch.autograd.grad(scgrad.diagnostics.exact(two_steps, p, None).loss, p)[0]
+
+    def estimate(baseline):
+        return torch.autograd.grad(scgrad.surrogate(two_steps, p, baseline).loss, p)[0]
+
+    shared, eager = scgrad.MovingAverage(decay=0.0), UpdatedAtOnce(decay=0.0)
+    assert_unbiased(gradient_samples(lambda: estimate(shared), 3000), expected)
+    with pytest.raises(AssertionError, match="biased"):
+        assert_unbiased(gradient_samples(lambda: estimate(eager), 3000), expected)
 
 
 def test_batch_average_is_the_mean_of_the_other_elements():
