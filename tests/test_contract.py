@@ -50,29 +50,68 @@ NORMAL = Family(
     },
 )
 
+CATEGORIES = torch.tensor([0.0, 1.0, 2.0])
+
+
+def categorical_logits(a):
+    """Three outcomes whose logits move with one parameter per replica."""
+    return torch.stack([torch.zeros_like(a), a, -a], -1)
+
+
+def categorical_gradient(cost, a=0.2):
+    """d/da of the exact expectation of ``cost`` over the three outcomes."""
+    a = torch.tensor(a, requires_grad=True)
+    expectation = (categorical_logits(a).softmax(-1) * cost(CATEGORIES)).sum()
+    return torch.autograd.grad(expectation, a, allow_unused=True, materialize_grads=True)[0].item()
+
+
+CATEGORICAL = Family(
+    params=lambda: {"a": torch.full((REPLICAS,), 0.2)},
+    dist=lambda P: D.Categorical(logits=categorical_logits(P["a"])),
+    costs={
+        name: (cost, {"a": categorical_gradient(cost)})
+        for name, cost in {
+            "constant": lambda z: torch.full_like(z, 2.0, dtype=torch.get_default_dtype()),
+            "linear": lambda z: 3.0 * z,
+            "quadratic": lambda z: (z - 0.7) ** 2,
+        }.items()
+    },
+)
+ONE_HOT = Family(
+    params=CATEGORICAL.params,
+    dist=lambda P: D.OneHotCategorical(logits=categorical_logits(P["a"])),
+    costs={name: (lambda z, cost=cost: cost(z @ CATEGORIES.to(z.device)), grad) for name, (cost, grad) in CATEGORICAL.costs.items()},
+)
+FAMILY_NAMES = {id(BERNOULLI): "bernoulli", id(NORMAL): "normal", id(CATEGORICAL): "categorical", id(ONE_HOT): "one_hot"}
+
 
 def critic():
-    return scgrad.Critic(nn.Sequential(nn.Linear(1, 1), nn.Flatten(0))).given(torch.ones(REPLICAS, 1))
+    return scgrad.Critic(nn.Sequential(nn.Linear(1, 1), nn.Flatten(0)))
 
 
 # (id, estimator factory, families, num_samples)
 EXAMPLES = [
     ("reparam", scgrad.Reparam, (NORMAL,), None),
-    ("score_function", scgrad.ScoreFunction, (BERNOULLI, NORMAL), None),
+    ("score_function", scgrad.ScoreFunction, (BERNOULLI, NORMAL, CATEGORICAL), None),
     ("moving_average", lambda: scgrad.ScoreFunction(scgrad.MovingAverage()), (BERNOULLI, NORMAL), None),
     ("batch_average", lambda: scgrad.ScoreFunction(scgrad.BatchAverage()), (BERNOULLI, NORMAL), None),
     ("leave_one_out", lambda: scgrad.ScoreFunction(scgrad.LeaveOneOut()), (BERNOULLI, NORMAL), 4),
     ("critic", lambda: scgrad.ScoreFunction(critic()), (BERNOULLI, NORMAL), None),
-    ("enumerate", scgrad.Enumerate, (BERNOULLI,), None),
+    ("enumerate", scgrad.Enumerate, (BERNOULLI, CATEGORICAL), None),
     ("enumerate_draws", scgrad.Enumerate, (BERNOULLI,), 3),
     ("arm", scgrad.ARM, (BERNOULLI,), 2),
     ("disarm", scgrad.DisARM, (BERNOULLI,), 4),
-    ("indecater", scgrad.IndeCateR, (BERNOULLI,), None),
-    ("measure_valued", scgrad.MeasureValued, (BERNOULLI, NORMAL), None),
+    ("indecater", scgrad.IndeCateR, (BERNOULLI, CATEGORICAL), None),
+    ("measure_valued", scgrad.MeasureValued, (BERNOULLI, NORMAL, CATEGORICAL), None),
+    ("muprop", scgrad.MuProp, (BERNOULLI, ONE_HOT), None),
+    ("rebar", scgrad.REBAR, (BERNOULLI, ONE_HOT), None),
+    ("relax", scgrad.RELAX, (BERNOULLI, CATEGORICAL, ONE_HOT), None),
+    ("lax", scgrad.LAX, (NORMAL,), None),
+    ("unordered_set", scgrad.UnorderedSet, (CATEGORICAL,), 2),
 ]
 
 CASES = [
-    pytest.param(make, family, num_samples, cost_name, id=f"{name}-{'bernoulli' if family is BERNOULLI else 'normal'}-{cost_name}")
+    pytest.param(make, family, num_samples, cost_name, id=f"{name}-{FAMILY_NAMES[id(family)]}-{cost_name}")
     for name, make, families, num_samples in EXAMPLES
     for family in families
     for cost_name in family.costs
@@ -80,11 +119,13 @@ CASES = [
 
 
 @pytest.mark.parametrize("make, family, num_samples, cost_name", CASES)
-def test_estimator_contract(make, family, num_samples, cost_name):
+def test_estimator_contract(make, family, num_samples, cost_name, device):
     torch.manual_seed(0)
     cost_fn, expected = family.costs[cost_name]
-    params = {k: v.requires_grad_() for k, v in family.params().items()}
-    estimator = make()
+    params = {k: v.to(device).requires_grad_() for k, v in family.params().items()}
+    estimator = make().to(device)
+    if isinstance(estimator, scgrad.ScoreFunction) and isinstance(estimator.baseline, scgrad.Critic):
+        estimator = scgrad.ScoreFunction(estimator.baseline.given(torch.ones(REPLICAS, 1, device=device)))
 
     def program():
         z = scgrad.sample("z", family.dist(params), estimator, num_samples=num_samples)
@@ -96,6 +137,7 @@ def test_estimator_contract(make, family, num_samples, cost_name):
     if obj.loss.requires_grad:
         grads = torch.autograd.grad(obj.loss, list(params.values()), materialize_grads=True)
     else:  # e.g. a constant cost through a pathwise node: nothing to differentiate
-        grads = [torch.zeros(REPLICAS) for _ in params]
-    samples = torch.stack([g * REPLICAS for g in grads], dim=1)  # [REPLICAS, n_params]
+        grads = [torch.zeros(REPLICAS, device=device) for _ in params]
+    assert all(g.device == torch.device(device) for g in grads)
+    samples = torch.stack([g * REPLICAS for g in grads], dim=1).cpu()  # [REPLICAS, n_params]
     assert_unbiased(samples, torch.tensor([expected[k] for k in params]))

@@ -61,7 +61,9 @@ class MuProp(Estimator):
         point = mean.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             at_mean = downstream.evaluate(point)
-            (slope,) = torch.autograd.grad(at_mean.sum(), point, allow_unused=True)
+            slope = None
+            if at_mean.requires_grad:  # a downstream cost that ignores the node has no slope
+                (slope,) = torch.autograd.grad(at_mean.sum(), point, allow_unused=True)
         slope = torch.zeros_like(point) if slope is None else slope
         score = node.log_prob
         events = tuple(range(score.dim(), node.value.dim()))
