@@ -1,25 +1,48 @@
 """Step time of scgrad against the same estimator written by hand, interleaved in one process.
 
-Discrete VAE 784-200-[20x10]-200-784, batch 100, 4 samples per data point, REINFORCE with a
-leave-one-out baseline; and a 200-step episode of Bernoulli actions with reward-to-go REINFORCE.
-Before timing, each pair is checked to give the same gradient from the same random numbers, so the
-two sides compute the same estimator. Pixels are synthetic Bernoulli(0.3) draws: the timing does not
-depend on the data. Prints the ratios and writes JSON.
+Discrete VAE 784-200-[20x10]-200-784, batch 100, 4 samples per data point, under three estimators:
+REINFORCE with a leave-one-out baseline, Gumbel-softmax (temperature 1), and REBAR (conditional
+Concrete control variate with learnable scale and temperature, which ``Objective.backward()`` tunes to
+minimise the variance of the gradient with respect to the logits); and a 200-step episode of
+Bernoulli actions with reward-to-go REINFORCE.
 
-    .venv/bin/python benchmarks/overhead.py --steps 200 --out benchmarks/out/overhead.json
+The hand-written sides are what a PyTorch user would write for the same estimator: no distribution
+object where none is needed (Gumbel-softmax), the decoder alone evaluated at the two relaxed values
+(REBAR). Two more pairs separate what scgrad's API makes the program do from scgrad's own bookkeeping:
+``vae_gumbel_softmax_same_q``, where the hand-written side also builds the (validated)
+``OneHotCategorical`` that an scgrad program must pass to ``scgrad.sample``, and ``vae_rebar_rerun``,
+where it also re-runs the encoder for each relaxed value, as scgrad's REBAR re-runs the whole program
+(it cannot know which part of the program depends on the node).
+
+Before timing, each pair is checked, on a float64 copy, to give the same gradient (model parameters,
+and the estimator's own parameters for REBAR) from the same random numbers, so the two sides compute
+the same estimator. A step is ``zero_grad``, forward, backward and an SGD step; the sides alternate
+step by step, and the median over many steps is reported, in wall-clock time and in the thread's CPU
+time (with one torch thread every op runs on the calling thread, forward and backward alike; CPU time
+leaves out the time the process waited for a core, so it is the steadier figure on a busy machine).
+Pixels are synthetic Bernoulli(0.3) draws: the timing does not depend on the data. Prints the ratios
+and writes JSON.
+
+    .venv/bin/python benchmarks/overhead.py --steps 200 --threads 1 --out benchmarks/out/overhead.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import os
+import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.distributions as D
+import torch.nn.functional as F
 from torch import nn
+from torch.distributions.utils import clamp_probs
 
 import scgrad
 
@@ -34,31 +57,105 @@ def make_vae():
 
 def kl_to_uniform(logits):
     log_q = logits.log_softmax(-1)
-    return (log_q.exp() * (log_q + torch.log(torch.tensor(float(CATEGORIES))))).sum((-1, -2))
+    return (log_q.exp() * (log_q + math.log(CATEGORIES))).sum((-1, -2))
 
 
-def vae_scgrad(encoder, decoder, x):
+def nll_of(decoder, x, z):
+    """``-log p(x | z)`` per sample and data point, ``z`` of shape ``[..., LATENTS, CATEGORIES]``."""
+    return -D.Independent(D.Bernoulli(logits=decoder(z.flatten(-2))), 1).log_prob(x)
+
+
+def vae_scgrad(encoder, decoder, x, estimator):
     def program():
         logits = encoder(x).view(-1, LATENTS, CATEGORIES)
         scgrad.cost("kl", kl_to_uniform(logits))
         q = D.Independent(D.OneHotCategorical(logits=logits), 1)
-        z = scgrad.sample("z", q, scgrad.ScoreFunction(scgrad.LeaveOneOut()), num_samples=SAMPLES)
-        px = D.Independent(D.Bernoulli(logits=decoder(z.flatten(-2))), 1)
-        scgrad.cost("nll", -px.log_prob(x))
+        z = scgrad.sample("z", q, estimator, num_samples=SAMPLES)
+        scgrad.cost("nll", nll_of(decoder, x, z))
 
-    return scgrad.surrogate(program).loss
+    return scgrad.surrogate(program)
 
 
-def vae_by_hand(encoder, decoder, x):
+def vae_reinforce_by_hand(encoder, decoder, x):
     logits = encoder(x).view(-1, LATENTS, CATEGORIES)
     kl = kl_to_uniform(logits)
     q = D.Independent(D.OneHotCategorical(logits=logits), 1)
     z = q.sample((SAMPLES,))
     log_q = q.log_prob(z)
-    nll = -D.Independent(D.Bernoulli(logits=decoder(z.flatten(-2))), 1).log_prob(x)
+    nll = nll_of(decoder, x, z)
     f = nll.detach()
     baseline = (f.sum(0, keepdim=True) - f) / (SAMPLES - 1)
     return kl.mean() + nll.mean() + ((f - baseline) * log_q).mean()
+
+
+def gumbel(shape, like):
+    """Standard Gumbel noise, from uniforms clamped away from 0 and 1 (as scgrad draws it)."""
+    return -(-clamp_probs(torch.rand(shape, dtype=like.dtype, device=like.device)).log()).log()
+
+
+def vae_gumbel_by_hand(encoder, decoder, x, temperature=1.0, same_distribution=False):
+    logits = encoder(x).view(-1, LATENTS, CATEGORIES)
+    kl = kl_to_uniform(logits)
+    if same_distribution:  # build the validated distribution the scgrad program needs, perturb its logits
+        logits = D.Independent(D.OneHotCategorical(logits=logits), 1).base_dist.logits
+    y = ((logits + gumbel((SAMPLES,) + logits.shape, logits)) / temperature).softmax(-1)
+    return kl.mean() + nll_of(decoder, x, y).mean()
+
+
+class RebarByHand(nn.Module):
+    """REBAR's tuning parameters: the control variate's scale and log-temperature."""
+
+    def __init__(self, temperature=0.5, eta=1.0):
+        super().__init__()
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
+        self.eta = nn.Parameter(torch.tensor(float(eta)))
+
+
+class RebarStep:
+    """``backward()``: the variance gradient into REBAR's parameters, the surrogate's into the model's."""
+
+    def __init__(self, loss, variance, tuning):
+        self.loss, self.variance, self.tuning = loss, variance, tuning
+
+    def backward(self):
+        params = list(self.tuning.parameters())
+        grads = torch.autograd.grad(self.variance, params, retain_graph=True)
+        self.loss.backward()
+        for param, grad in zip(params, grads):
+            param.grad = grad
+
+
+def vae_rebar_by_hand(encoder, decoder, x, tuning, rerun_encoder=False):
+    logits = encoder(x).view(-1, LATENTS, CATEGORIES)
+    kl = kl_to_uniform(logits)
+    q = D.Independent(D.OneHotCategorical(logits=logits), 1)
+    theta = q.base_dist.logits  # normalised: the variance is tuned for the gradient with respect to these
+    z = theta + gumbel((SAMPLES,) + theta.shape, theta)
+    b = F.one_hot(z.detach().argmax(-1), CATEGORIES).to(z.dtype)
+    log_q = q.log_prob(b)
+    nll = nll_of(decoder, x, b)
+    # z~ ~ p(z | b): the winner is Gumbel(logsumexp theta), the others Gumbel(theta_i) truncated below it.
+    log_e = (-clamp_probs(torch.rand(b.shape, dtype=theta.dtype)).log()).log()
+    top = ((theta.logsumexp(-1, keepdim=True) - log_e) * b).sum(-1, keepdim=True)
+    below = torch.minimum(top - F.softplus(log_e - (theta - top)), torch.nextafter(top, torch.full_like(top, -math.inf)))
+    z_tilde = torch.where(b.bool(), top, below)
+
+    def relaxed_cost(v):
+        if rerun_encoder:  # what re-running the whole program costs: the encoder and KL again
+            again = encoder(x).view(-1, LATENTS, CATEGORIES)
+            kl_to_uniform(again)
+            D.Independent(D.OneHotCategorical(logits=again), 1)
+        return nll_of(decoder, x, v)
+
+    tau = tuning.log_temperature.exp()
+    c_z = tuning.eta * relaxed_cost((z / tau).softmax(-1))
+    c_tilde = tuning.eta * relaxed_cost((z_tilde / tau).softmax(-1))
+    f = nll.detach()
+    loss = kl.mean() + nll.mean() + ((f - c_tilde.detach()) * log_q).mean() + (c_z - c_tilde).mean()
+    # Single-sample variance of the gradient with respect to theta, differentiable in eta and tau.
+    by_score, = torch.autograd.grad(log_q, theta, grad_outputs=(f - c_tilde) / log_q.numel(), create_graph=True)
+    by_path, = torch.autograd.grad((c_z - c_tilde).mean(), theta, create_graph=True)
+    return RebarStep(loss, (by_score + by_path).pow(2).sum(), tuning)
 
 
 EPISODE = 200
@@ -70,7 +167,7 @@ def episode_scgrad(policy, rewards, estimator=scgrad.ScoreFunction()):
             action = scgrad.sample(f"a{t}", D.Bernoulli(logits=policy[t]), estimator)
             scgrad.cost(f"r{t}", -rewards[t] * action)
 
-    return scgrad.surrogate(program).loss
+    return scgrad.surrogate(program)
 
 
 def episode_by_hand(policy, rewards):
@@ -85,62 +182,142 @@ def episode_by_hand(policy, rewards):
     return costs.sum() + (torch.stack(log_probs) * to_go.detach()).sum()
 
 
-def check_same_gradient(loss_a, loss_b, params, seed=0):
+def check_same_gradient(ours, theirs, model, tuning_ours=(), tuning_theirs=(), seed=0):
+    """Both sides' ``.backward()`` from the same random numbers fill the same ``.grad``s.
+
+    Run on a float64 copy of the case (see :func:`main`), where the two sides agree to rounding
+    (``|a - b| <= 1e-9 |b|`` per tensor) although they order some sums differently and Gumbel-softmax
+    by hand perturbs the raw logits where scgrad perturbs the normalised ones; in float32 such rounding
+    can flip a ReLU and move a gradient visibly.
+    """
     grads = []
-    for loss in (loss_a, loss_b):
+    for run, params in ((ours, [*model, *tuning_ours]), (theirs, [*model, *tuning_theirs])):
+        for p in params:
+            p.grad = None
         torch.manual_seed(seed)
-        grads.append(torch.autograd.grad(loss(), params))
+        run().backward()
+        grads.append([p.grad for p in params])
+        for p in params:
+            p.grad = None
     for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert a is not None and b is not None
+        error = (torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b)).item()
+        assert error <= 1e-9, f"the two sides' gradients differ: relative error {error:.3g}"
 
 
-def time_pair(loss_a, loss_b, params, steps, warmup=10):
-    optimiser = torch.optim.SGD(params, lr=1e-4)
-    times = {"scgrad": [], "by_hand": []}
+@contextlib.contextmanager
+def default_dtype(dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
-    def step(loss):
+
+def time_pair(ours, theirs, model, tuning_ours=(), tuning_theirs=(), steps=200, warmup=10):
+    # A small step for the tuning parameters: plain SGD on the variance diverges at the model's rate.
+    def optimiser(tuning):
+        groups = [{"params": model}] + ([{"params": list(tuning), "lr": 1e-7}] if tuning else [])
+        return torch.optim.SGD(groups, lr=1e-4)
+
+    optimisers = {"scgrad": optimiser(tuning_ours), "by_hand": optimiser(tuning_theirs)}
+    times = {(side, clock): [] for side in ("scgrad", "by_hand") for clock in ("wall", "cpu")}
+
+    def step(name, run):
+        optimiser = optimisers[name]
+        wall, cpu = time.perf_counter(), time.thread_time()
         optimiser.zero_grad()
-        start = time.perf_counter()
-        loss().backward()
+        run().backward()
         optimiser.step()
-        return time.perf_counter() - start
+        return time.perf_counter() - wall, time.thread_time() - cpu
 
     for i in range(warmup + steps):
-        for name, loss in (("scgrad", loss_a), ("by_hand", loss_b)) if i % 2 == 0 else (("by_hand", loss_b), ("scgrad", loss_a)):
-            elapsed = step(loss)
+        order = (("scgrad", ours), ("by_hand", theirs)) if i % 2 == 0 else (("by_hand", theirs), ("scgrad", ours))
+        for name, run in order:
+            wall, cpu = step(name, run)
             if i >= warmup:
-                times[name].append(elapsed)
-    medians = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
-    return {"scgrad_ms": medians["scgrad"], "by_hand_ms": medians["by_hand"], "ratio": medians["scgrad"] / medians["by_hand"], "steps": steps}
+                times[name, "wall"].append(wall)
+                times[name, "cpu"].append(cpu)
+    ms = {key: statistics.median(ts) * 1e3 for key, ts in times.items()}
+    return {
+        "scgrad_ms": ms["scgrad", "wall"],
+        "by_hand_ms": ms["by_hand", "wall"],
+        "ratio": ms["scgrad", "wall"] / ms["by_hand", "wall"],
+        "scgrad_cpu_ms": ms["scgrad", "cpu"],
+        "by_hand_cpu_ms": ms["by_hand", "cpu"],
+        "cpu_ratio": ms["scgrad", "cpu"] / ms["by_hand", "cpu"],
+        "steps": steps,
+    }
+
+
+def cases():
+    """``name -> (scgrad step, hand-written step, model parameters[, scgrad's tuning parameters, the hand-written side's])``."""
+    encoder, decoder = make_vae()
+    x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.3))
+    model = [*encoder.parameters(), *decoder.parameters()]
+    loo = scgrad.ScoreFunction(scgrad.LeaveOneOut())
+    relaxed = scgrad.GumbelSoftmax(temperature=1.0)
+    rebar, rebar_hand = scgrad.REBAR(temperature=0.5, eta=1.0), RebarByHand(0.5, 1.0)
+    rebar_again, rebar_rerun = scgrad.REBAR(temperature=0.5, eta=1.0), RebarByHand(0.5, 1.0)
+    policy = torch.zeros(EPISODE, requires_grad=True)
+    rewards = torch.rand(EPISODE)
+    return {
+        "vae_reinforce_loo": (lambda: vae_scgrad(encoder, decoder, x, loo), lambda: vae_reinforce_by_hand(encoder, decoder, x), model),
+        "vae_gumbel_softmax": (lambda: vae_scgrad(encoder, decoder, x, relaxed), lambda: vae_gumbel_by_hand(encoder, decoder, x), model),
+        "vae_gumbel_softmax_same_q": (
+            lambda: vae_scgrad(encoder, decoder, x, relaxed),
+            lambda: vae_gumbel_by_hand(encoder, decoder, x, same_distribution=True),
+            model,
+        ),
+        "vae_rebar": (
+            lambda: vae_scgrad(encoder, decoder, x, rebar),
+            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_hand),
+            model,
+            [rebar.temperature.log_value, rebar.eta],
+            [rebar_hand.log_temperature, rebar_hand.eta],
+        ),
+        "vae_rebar_rerun": (
+            lambda: vae_scgrad(encoder, decoder, x, rebar_again),
+            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_rerun, rerun_encoder=True),
+            model,
+            [rebar_again.temperature.log_value, rebar_again.eta],
+            [rebar_rerun.log_temperature, rebar_rerun.eta],
+        ),
+        "episode_200_reinforce": (lambda: episode_scgrad(policy, rewards), lambda: episode_by_hand(policy, rewards), [policy]),
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: steadier timings)")
+    parser.add_argument("--only", nargs="*", help="run only these cases")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/overhead.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
 
-    encoder, decoder = make_vae()
-    x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.3))
-    vae_params = [*encoder.parameters(), *decoder.parameters()]
-    policy = torch.zeros(EPISODE, requires_grad=True)
-    rewards = torch.rand(EPISODE)
-
-    cases = {
-        "vae_reinforce_loo": (lambda: vae_scgrad(encoder, decoder, x), lambda: vae_by_hand(encoder, decoder, x), vae_params),
-        "episode_200_reinforce": (lambda: episode_scgrad(policy, rewards), lambda: episode_by_hand(policy, rewards), [policy]),
-    }
     results = {}
-    for name, (ours, theirs, params) in cases.items():
-        check_same_gradient(ours, theirs, params)
-        results[name] = time_pair(ours, theirs, params, args.steps)
+    for name in cases():
+        if args.only and name not in args.only:
+            continue
+        with default_dtype(torch.float64):
+            torch.manual_seed(0)
+            ours, theirs, *params = cases()[name]
+            check_same_gradient(ours, theirs, *params)
+        torch.manual_seed(0)
+        ours, theirs, *params = cases()[name]
+        results[name] = time_pair(ours, theirs, *params, steps=args.steps, warmup=args.warmup)
         r = results[name]
-        print(f"{name:24s} scgrad {r['scgrad_ms']:7.3f} ms  by hand {r['by_hand_ms']:7.3f} ms  ratio {r['ratio']:.3f}")
+        print(
+            f"{name:26s} scgrad {r['scgrad_ms']:7.3f} ms  by hand {r['by_hand_ms']:7.3f} ms  ratio {r['ratio']:.3f}"
+            f"   (thread CPU time: {r['scgrad_cpu_ms']:7.3f} / {r['by_hand_cpu_ms']:7.3f} ms, ratio {r['cpu_ratio']:.3f})",
+            flush=True,
+        )
+    machine = {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"threads": args.threads, "results": results}, indent=2))
+    args.out.write_text(json.dumps({"threads": args.threads, "machine": machine, "results": results}, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -7,7 +7,7 @@ expected total cost, each random choice through the estimator it names.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from scgrad import diagnostics, distributions, rl
+from scgrad import diagnostics, distributed, distributions, rl
 from scgrad.baselines import VIMCO, Baseline, BatchAverage, Critic, LeaveOneOut, MovingAverage, Prediction
 from scgrad.core.handlers import block, override_estimators, substitute
 from scgrad.core.primitives import cost, sample
@@ -84,6 +84,7 @@ __all__ = [
     "cost",
     "diagnose",
     "diagnostics",
+    "distributed",
     "distributions",
     "override_estimators",
     "provenance",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, NamedTuple
 
 import torch
@@ -32,3 +33,13 @@ class Baseline(nn.Module):
 
     def forward(self, node, downstream) -> Prediction:
         raise NotImplementedError
+
+    def __deepcopy__(self, memo):
+        """A copy shares the original's process group (``group=``): a handle on the processes, not state."""
+        group = self.__dict__.get("group")
+        if group is not None:
+            memo.setdefault(id(group), group)
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__dict__, memo))
+        return new

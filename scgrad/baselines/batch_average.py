@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from math import prod
 
+import torch
+
+from scgrad import distributed
 from scgrad.baselines.base import Baseline, Prediction
 from scgrad.errors import ScgradError
 
@@ -15,11 +18,28 @@ class BatchAverage(Baseline):
     mixes elements (each data point's cost depends on its own samples only). Elements that share a
     cost with ``i`` are left out, so ``b_i`` never depends on ``i``'s sample and the estimator stays
     unbiased. Stateless.
+
+    Across processes: with ``group`` (a ``torch.distributed`` process group, or
+    ``scgrad.distributed.WORLD`` for the default one), every element of the other ranks' batches counts
+    too, so ``b_i`` is the mean over the independent elements of all ranks, as one process holding the
+    concatenated batches would compute it (one all-reduce of the sum and the count; the ranks' batches
+    may differ in size, but DDP's averaged gradient equals the single-process one only when they do not,
+    see :mod:`scgrad.distributed`). It suits plain data parallelism (each rank its own data) as well as
+    ranks that draw samples for the same data. The costs on a rank must depend on that rank's samples
+    only. ``None`` (default): no communication.
+
+    Args:
+        group: ``None``, ``scgrad.distributed.WORLD`` or a ``torch.distributed.ProcessGroup``.
     """
+
+    def __init__(self, group=None):
+        super().__init__()
+        self.group = distributed.check_group(group, "BatchAverage")
 
     def forward(self, node, downstream) -> Prediction:
         cost, independent = downstream.cost, downstream.independent_dims
-        if not independent:
+        group = None if self.group is None else distributed.resolve(self.group, f"BatchAverage on node {node.name!r}")
+        if not independent and group is None:
             raise ScgradError(
                 f"BatchAverage on node {node.name!r}: every element of its log-prob (shape "
                 f"{tuple(cost.shape)}) shares a downstream cost with every other, so no element is "
@@ -28,6 +48,18 @@ class BatchAverage(Baseline):
             )
         shared = [d for d in range(-cost.dim(), 0) if d not in independent]
         same = cost.sum(shared, keepdim=True) if shared else cost
-        count_same = prod(cost.shape[d] for d in shared)
-        value = (cost.sum() - same) / (cost.numel() - count_same)
+        count_same = prod([cost.shape[d] for d in shared])  # a list: torch.compile cannot pass a generator to math.prod
+        total, count = cost.sum(), cost.numel()
+        if group is not None:
+            stats = torch.stack([total.double(), total.new_tensor(float(count), dtype=torch.double)])
+            total, count = distributed.all_sum(stats, group).unbind()
+            total, count = total.to(cost.dtype), count.to(cost.dtype)
+            if not independent and int(count) == count_same:  # only then can no other element exist
+                raise ScgradError(
+                    f"BatchAverage on node {node.name!r}: the other ranks of its process group hold no element and "
+                    f"every element here (log-prob shape {tuple(cost.shape)}) shares a downstream cost with every "
+                    f"other, so no element is independent of another. Keep one cost element per data point, or use "
+                    f"MovingAverage()."
+                )
+        value = (total - same) / (count - count_same)
         return Prediction(value.expand(cost.shape))

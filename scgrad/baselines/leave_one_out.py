@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scgrad import distributed
 from scgrad.baselines.base import Baseline, Prediction
 from scgrad.errors import ScgradError
 
@@ -13,17 +14,36 @@ class LeaveOneOut(Baseline):
     that draw only); for costs that combine the draws (e.g. an IWAE bound) use VIMCO instead.
     Stateless.
 
+    Across processes: with ``group`` (a ``torch.distributed`` process group, or
+    ``scgrad.distributed.WORLD`` for the default one), the ``N`` ranks' draws of the same data points
+    count as one pool: ``b_k`` is the mean over the other ``N * num_samples - 1`` draws of every rank,
+    as one process drawing ``N * num_samples`` would compute it (one all-reduce of the per-draw sum of
+    the downstream cost, after a check that the log-prob has the same shape on every rank; a
+    mismatch raises on every rank). Use it when each rank draws samples for the same batch; when ranks
+    hold different data (plain data parallelism) each data point's draws are on one rank, so leave
+    ``group=None``. ``num_samples=1`` per rank is enough when ``N >= 2``. With DDP, the averaged
+    gradient is the single-process one on all ``N * num_samples`` draws (see :mod:`scgrad.distributed`).
+    ``None`` (default): no communication.
+
     Paper: Kool, van Hoof & Welling 2019 ("Buy 4 REINFORCE samples, get a baseline for free!").
+
+    Args:
+        group: ``None``, ``scgrad.distributed.WORLD`` or a ``torch.distributed.ProcessGroup``.
     """
+
+    def __init__(self, group=None):
+        super().__init__()
+        self.group = distributed.check_group(group, "LeaveOneOut")
 
     def forward(self, node, downstream) -> Prediction:
         count = node.num_samples
-        if count is None or count < 2:
+        group = None if self.group is None else distributed.resolve(self.group, f"LeaveOneOut on node {node.name!r}")
+        if count is None or (count < 2 and group is None):
             raise ScgradError(
                 f"LeaveOneOut on node {node.name!r} needs several draws to leave one out, but the node was "
                 f"drawn with num_samples={count}; pass num_samples >= 2 to scgrad.sample, or use MovingAverage()."
             )
-        if node.sample_dim not in downstream.independent_dims:
+        if node.sample_dim not in downstream.independent_dims and downstream.cost.shape[node.sample_dim] > 1:
             raise ScgradError(
                 f"LeaveOneOut on node {node.name!r}: a downstream cost combines its {count} draws (it lacks the "
                 f"sample dim {node.sample_dim} of log-prob shape {tuple(downstream.cost.shape)}), so the other "
@@ -31,5 +51,19 @@ class LeaveOneOut(Baseline):
             )
         cost = downstream.cost
         axis = cost.dim() + node.sample_dim
-        value = (cost.sum(axis, keepdim=True) - cost) / (count - 1)
+        total = cost.sum(axis, keepdim=True)
+        if group is not None:
+            distributed.require_same_shape(
+                cost, group, f"LeaveOneOut on node {node.name!r}: the log-prob",
+                "Leaving one out across ranks needs the same num_samples and the same batch on every rank "
+                "(each rank draws for the same data points); drop or pad an uneven last batch.",
+            )
+            total = distributed.all_sum(total, group)
+            count = count * distributed.size(group)
+            if count < 2:
+                raise ScgradError(
+                    f"LeaveOneOut on node {node.name!r} needs several draws to leave one out, but its process group "
+                    f"holds {count} in all; pass num_samples >= 2 to scgrad.sample, or use MovingAverage()."
+                )
+        value = (total - cost) / (count - 1)
         return Prediction(value)

@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch
 
+from scgrad import distributed
 from scgrad.baselines.base import Baseline, Prediction
 from scgrad.errors import ScgradError
 
@@ -36,14 +37,26 @@ class VIMCO(Baseline):
     Stateless. Requires ``num_samples >= 2``; the log-weights must have the node's log-prob shape
     (``(K, *batch)``).
 
+    Across processes: with ``group`` (a ``torch.distributed`` process group, or
+    ``scgrad.distributed.WORLD`` for the default one), the ``N`` ranks' draws for the same data points form one
+    set of ``N * K``: the log-weights of every rank are all-gathered (after a check that they have the same
+    shape on every rank; a mismatch raises on every rank), and draw ``k``'s baseline is the bound over all
+    ``N * K`` draws with ``log w_k`` replaced by the mean of the other ``N * K − 1``, on this rank's scale
+    (``K`` per data point). The cost should then be that bound over all ranks' draws too: compute it from
+    ``scgrad.distributed.gather(log_weights(z), 0, group)``, which lets the gradient flow through this
+    rank's draws only, so the *sum* of the ranks' gradients is one process's gradient on the ``N * K`` draws
+    (with DDP, which averages, backpropagate ``world_size * loss``; see :mod:`scgrad.distributed`).
+    ``num_samples=1`` per rank is enough when ``N >= 2``. ``None`` (default): no communication.
+
     Paper: Mnih & Rezende 2016, "Variational inference for Monte Carlo objectives" (ICML).
 
     Args:
         log_weights: maps the node's value (shape ``(K, *batch, *event)``) to its per-draw log-weights; they
             are detached.
+        group: ``None``, ``scgrad.distributed.WORLD`` or a ``torch.distributed.ProcessGroup``.
     """
 
-    def __init__(self, log_weights: Callable[[torch.Tensor], torch.Tensor]):
+    def __init__(self, log_weights: Callable[[torch.Tensor], torch.Tensor], group=None):
         super().__init__()
         if not callable(log_weights):
             raise ScgradError(
@@ -51,10 +64,12 @@ class VIMCO(Baseline):
                 f"{type(log_weights).__name__}. Pass e.g. lambda z: log_joint(x, z) - q.log_prob(z)."
             )
         self.log_weights = log_weights
+        self.group = distributed.check_group(group, "VIMCO")
 
     def forward(self, node, downstream) -> Prediction:
         count = node.num_samples
-        if count is None or count < 2:
+        group = None if self.group is None else distributed.resolve(self.group, f"VIMCO on node {node.name!r}")
+        if count is None or (count < 2 and group is None):
             raise ScgradError(
                 f"VIMCO on node {node.name!r} needs several draws, but the node was drawn with "
                 f"num_samples={count}; pass num_samples >= 2 to scgrad.sample."
@@ -69,9 +84,22 @@ class VIMCO(Baseline):
             )
         log_w = log_w.detach().to(downstream.cost.dtype)
         axis = log_w.dim() + node.sample_dim
-        others = (log_w.sum(axis, keepdim=True) - log_w) / (count - 1)
-        eye = torch.eye(count, dtype=torch.bool, device=log_w.device).view((count, count) + (1,) * (log_w.dim() - axis - 1))
-        eye = eye.view((1,) * axis + tuple(eye.shape))
-        replaced = torch.where(eye, others.unsqueeze(axis + 1), log_w.unsqueeze(axis))
-        bound = torch.logsumexp(replaced, dim=axis + 1) - math.log(count)
+        every, first, total = log_w, 0, count
+        if group is not None:
+            every = torch.cat(distributed.all_gather(
+                log_w, group, f"VIMCO on node {node.name!r}: the log-weights",
+                "Draw the same num_samples for the same batch on every rank; drop or pad an uneven last batch.",
+            ), axis)
+            first, total = distributed.rank(group) * count, count * distributed.size(group)
+            if total < 2:
+                raise ScgradError(
+                    f"VIMCO on node {node.name!r} needs several draws, but its process group holds {total} in all; "
+                    f"pass num_samples >= 2 to scgrad.sample."
+                )
+        # row k: the log-weights of all `total` draws, with this rank's draw k (at first + k) replaced
+        others = (every.sum(axis, keepdim=True) - log_w) / (total - 1)
+        eye = torch.arange(total, device=log_w.device) == first + torch.arange(count, device=log_w.device).unsqueeze(1)
+        eye = eye.view((1,) * axis + (count, total) + (1,) * (log_w.dim() - axis - 1))
+        replaced = torch.where(eye, others.unsqueeze(axis + 1), every.unsqueeze(axis))
+        bound = torch.logsumexp(replaced, dim=axis + 1) - math.log(total)
         return Prediction(-bound * count)

@@ -7,7 +7,6 @@ per group, however long the episode. Provenance sums over each target's own depe
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from math import prod
 
 import torch
@@ -32,32 +31,37 @@ class Dependencies:
             return node.name in target.upstream
         return node.order < target.order
 
-    def upstream_stack(self, sources: list[tuple[Node, torch.Tensor]], targets: list, shape: torch.Size, labels: list[str]):
+    def upstream_stack(self, sources: list[tuple[Node, torch.Tensor]], targets: list, shape: torch.Size, label_of):
         """``[len(targets), *shape]``: per target, the sum of its upstream sources' tensors summed to ``shape``.
 
-        ``sources`` are ``(node, log-prob)`` pairs in time order; every target has ``shape``. Rows with
-        nothing upstream are zero. Returns ``None`` when no source lies upstream of any target.
+        ``sources`` are ``(node, log-prob)`` pairs in time order; every target has ``shape``;
+        ``label_of(target)`` names a target in errors. Rows with nothing upstream are zero (the result
+        may be an expanded view). Returns ``None`` when no source lies upstream of any target.
         """
         if not sources:
             return None
 
-        def reduce(node, tensor, label):
+        def reduce(node, tensor, target):
             if tensor.shape == shape:
                 return tensor
-            return sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label).expand(shape)
+            return sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label_of(target)).expand(shape)
 
         if self.tracked:
-            rows = [[reduce(n, t, label) for n, t in sources if n.name in target.upstream] for target, label in zip(targets, labels)]
+            rows = [[reduce(n, t, target) for n, t in sources if n.name in target.upstream] for target in targets]
             if not any(rows):
                 return None
             zero = sources[0][1].new_zeros(shape)
             return torch.stack([torch.stack(terms).sum(0) if terms else zero for terms in rows])
-        stacked = torch.stack([reduce(n, t, labels[0]) for n, t in sources])
-        prefix = torch.cat([stacked.new_zeros((1,) + tuple(shape)), stacked.cumsum(0)])
-        orders = [n.order for n, _ in sources]
-        index = [bisect_left(orders, target.order) for target in targets]
-        if max(index) == 0:
+        index = _count_before([n.order for n, _ in sources], [target.order for target in targets])
+        count = max(index)
+        if count == 0:
             return None
+        rows = [reduce(n, t, targets[0]) for n, t in sources[:count]]
+        if min(index) == count:  # every target has the same sources upstream: one sum, repeated
+            total = rows[0] if count == 1 else torch.stack(rows).sum(0)
+            return total.expand((len(targets),) + tuple(shape))
+        stacked = torch.stack(rows)
+        prefix = torch.cat([stacked.new_zeros((1,) + tuple(shape)), stacked.cumsum(0)])
         return prefix[torch.tensor(index, device=prefix.device)]
 
     def downstream(self, nodes: list[Node]) -> dict[Node, Downstream]:
@@ -73,18 +77,22 @@ class Dependencies:
         for node in nodes:
             groups.setdefault(tuple(node.log_prob.shape), []).append(node)
         for shape, members in groups.items():
-            template = members[0]
-            if costs:
-                shares = torch.stack([_share(site, template, detach=True).expand(shape) for site in costs])
-                suffix = torch.cat([shares.flip(0).cumsum(0).flip(0), shares.new_zeros((1,) + shape)]) * prod(shape)
+            firsts = _count_before(orders, [node.order for node in members], inclusive=True)
+            start = min(firsts)
+            later = costs[start:]  # the costs downstream of some member, in time order
             independent = [_candidate_dims(shape)]
-            for site in reversed(costs):
+            for site in reversed(later):
                 independent.append(independent[-1] & _kept_dims(site.value.shape, shape))
-            independent.reverse()
-            for node in members:
-                first = bisect_right(orders, node.order)
-                cost = suffix[first] if costs else template.log_prob.new_zeros(shape).detach()
-                result[node] = Downstream(cost, tuple(sorted(independent[first])))
+            independent.reverse()  # independent[i]: the dims no cost of later[i:] mixes
+            template = members[0]
+            if min(firsts) == max(firsts):  # one suffix for every member: sum it directly
+                same = _total(template, later, detach=True)
+            else:
+                shares = torch.stack([_share(site, template, detach=True).expand(shape) for site in later])
+                suffix = torch.cat([shares.flip(0).cumsum(0).flip(0), shares.new_zeros((1,) + shape)]) * prod(shape)
+            for node, first in zip(members, firsts):
+                cost = same if min(firsts) == max(firsts) else suffix[first - start]
+                result[node] = Downstream(cost, tuple(sorted(independent[first - start])))
         return self._with_evaluators(result)
 
     def downstream_of(self, node: Node, graph: Graph) -> list:
@@ -130,6 +138,20 @@ class Dependencies:
         return evaluate
 
 
+def _count_before(orders: list[int], keys: list[int], inclusive: bool = False) -> list[int]:
+    """For each key, how many ``orders`` lie before it (``inclusive``: at or before it).
+
+    Both lists are in increasing (time) order, so one merge pass answers every key: plain Python that
+    ``torch.compile`` traces, where ``bisect`` is a C builtin it cannot.
+    """
+    counts, seen = [], 0
+    for key in keys:
+        while seen < len(orders) and (orders[seen] <= key if inclusive else orders[seen] < key):
+            seen += 1
+        counts.append(seen)
+    return counts
+
+
 def _same_distribution(first, second) -> bool:
     """Whether two distributions of one node have the same type and parameters.
 
@@ -165,11 +187,24 @@ def _share(site, node: Node, detach: bool) -> torch.Tensor:
     return sum_to(value / max(value.numel(), 1), node.log_prob.shape, f"cost {site.name!r}", f"the log-prob of node {node.name!r}")
 
 
+def _total(node: Node, costs, detach: bool) -> torch.Tensor:
+    """The summed shares of ``costs`` per element of the node's log-prob, scaled by its number of elements.
+
+    A single cost of the log-prob's shape is its own total (``value / n * n``, without the round trip).
+    """
+    shape = node.log_prob.shape
+    if not costs:
+        return node.log_prob.new_zeros(shape).detach()
+    if len(costs) == 1 and costs[0].value.shape == shape:
+        return costs[0].value.detach() if detach else costs[0].value
+    shares = [_share(site, node, detach) for site in costs]
+    total = shares[0] if len(shares) == 1 else torch.stack([share.expand(shape) for share in shares]).sum(0)
+    return (total * prod(shape)).expand(shape)
+
+
 def _downstream(node: Node, costs, detach: bool) -> Downstream:
     shape = node.log_prob.shape
     independent = _candidate_dims(shape)
-    total = node.log_prob.new_zeros(shape).detach()
     for site in costs:
-        total = total + _share(site, node, detach)
         independent = independent & _kept_dims(site.value.shape, shape)
-    return Downstream((total * prod(shape)).expand(shape), tuple(sorted(independent)))
+    return Downstream(_total(node, costs, detach), tuple(sorted(independent)))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import torch
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One random choice: its distribution, estimator, drawn value and place in time.
 
@@ -29,20 +28,27 @@ class Node:
     enum_dims: tuple[int, ...] = ()
     upstream: frozenset | None = None
     state: dict = field(default_factory=dict, repr=False)
+    _log_prob: torch.Tensor | None = field(default=None, init=False, repr=False)
 
-    @cached_property
+    @property
     def log_prob(self) -> torch.Tensor:
-        """``dist.log_prob(value)``: shape ``sample_shape + batch_shape`` (plus enumeration dims)."""
-        from scgrad.core.provenance import strip
+        """``dist.log_prob(value)``: shape ``sample_shape + batch_shape`` (plus enumeration dims).
 
-        return strip(self.dist.log_prob(self.value))
+        Computed on first use and kept (a plain attribute rather than ``functools.cached_property``,
+        whose lock ``torch.compile`` cannot trace on Python 3.11).
+        """
+        if self._log_prob is None:
+            from scgrad.core.provenance import strip
+
+            self._log_prob = strip(self.dist.log_prob(self.value))
+        return self._log_prob
 
     def __repr__(self) -> str:
         shape = None if self.value is None else tuple(self.value.shape)
         return f"Node({self.name!r}, {type(self.dist).__name__}, {type(self.estimator).__name__}, value shape {shape})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class CostSite:
     """One cost: its value (minimised in expectation) and place in time."""
 

@@ -16,7 +16,9 @@ class substitute(Handler):
     Used to re-run a program with a node's value replaced (an estimator re-evaluating a cost at
     another point) and to compare gradients at fixed samples. The value must lie in the node's
     support; a value outside it is refused with the node's name, unless ``check_support=False``
-    (an estimator evaluating a cost at a relaxed value).
+    (an estimator evaluating a cost at a relaxed value). While ``torch.compile`` traces, the check is
+    skipped, as torch.compile skips ``torch.distributions``' own validation: reading a tensor's value in
+    Python would break the graph.
     """
 
     def __init__(self, values: Mapping[str, torch.Tensor], check_support: bool = True):
@@ -28,7 +30,8 @@ class substitute(Handler):
             return
         value = self.values[msg.name]
         support = msg.fn.support
-        if self.check_support and support is not None and not bool(support.check(value).all()):
+        check = self.check_support and support is not None and not torch.compiler.is_compiling()
+        if check and not bool(support.check(value).all()):
             raise ScgradError(
                 f"substitute: the value given for node {msg.name!r} lies outside the support of its "
                 f"{type(msg.fn).__name__} ({support}); pass a value the distribution can produce."

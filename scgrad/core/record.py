@@ -43,14 +43,23 @@ class GraphRecorder(Handler):
         return node.value
 
     def postprocess(self, msg: Message) -> None:
+        # Records either kind inline, without helper calls: this runs for every sample and cost of every step.
         if msg.kind == "sample":
             node = msg.info.get("node")
             if node is None:  # the value was substituted, not drawn
                 node = self._node(msg)
                 node.value = msg.value
-            self._record_node(node, msg)
-        else:
-            self._record_cost(msg)
+            self.layout.observe(len(node.dist.batch_shape) + (node.num_samples is not None))
+            self.graph.nodes[node.name] = node
+            if self.track_provenance:
+                msg.value = ProvenanceTensor(strip(node.value), node.upstream | {node.name})
+            return
+        value = msg.value
+        upstream = provenance_of(value) if self.track_provenance else None
+        value = strip(value)
+        self.layout.observe(value.dim())
+        self.graph.costs[msg.name] = CostSite(msg.name, value, self._order, upstream)
+        self._order += 1
 
     def _node(self, msg: Message) -> Node:
         dist = msg.fn
@@ -69,17 +78,3 @@ class GraphRecorder(Handler):
         if self.track_provenance:
             node.upstream = provenance_of(dist)
         return node
-
-    def _record_node(self, node: Node, msg: Message) -> None:
-        self.layout.observe(len(node.dist.batch_shape) + (node.num_samples is not None))
-        self.graph.nodes[node.name] = node
-        if self.track_provenance:
-            msg.value = ProvenanceTensor(strip(node.value), node.upstream | {node.name})
-
-    def _record_cost(self, msg: Message) -> None:
-        value = msg.value
-        upstream = provenance_of(value) if self.track_provenance else None
-        value = strip(value)
-        self.layout.observe(value.dim())
-        self.graph.costs[msg.name] = CostSite(msg.name, value, self._order, upstream)
-        self._order += 1

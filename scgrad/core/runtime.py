@@ -14,7 +14,7 @@ from typing import Any
 _STACK: list["Handler"] = []
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Message:
     """One call of a primitive on its way through the handlers.
 

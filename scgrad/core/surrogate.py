@@ -33,7 +33,8 @@ class Objective:
     Attributes:
         loss: the surrogate scalar; ``loss.backward()`` gives the gradient estimate.
         cost: the detached Monte-Carlo estimate of ``E[sum of costs]`` (equal to ``loss`` in value).
-        costs: that estimate per cost name.
+        costs: that estimate per cost name (a dict built from ``per_cost`` on each access).
+        per_cost: the estimates of the costs, in the order of ``cost_names`` (detached).
         graph: the recorded nodes and costs.
         aux_loss: the sum of what the estimators' learned parts minimise (a critic's squared error, a
             control variate's variance), or ``None``.
@@ -42,11 +43,17 @@ class Objective:
 
     loss: torch.Tensor
     cost: torch.Tensor
-    costs: dict[str, torch.Tensor]
     graph: Graph
     aux_loss: torch.Tensor | None = None
     parts: dict = field(default_factory=dict, repr=False)
     tuning: list = field(default_factory=list, repr=False)
+    per_cost: torch.Tensor | None = field(default=None, repr=False)
+    cost_names: list = field(default_factory=list, repr=False)
+
+    @property
+    def costs(self) -> dict[str, torch.Tensor]:
+        """The estimate of each cost's expectation, by name (detached), from :attr:`per_cost`."""
+        return dict(zip(self.cost_names, self.per_cost.unbind()))
 
     def backward(self, **kwargs) -> None:
         """Backpropagate ``loss``; also fill each estimator's own parameters' ``.grad`` from its ``aux_loss``.
@@ -95,6 +102,8 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
     """Combine the estimators' parts for every node of ``graph`` into an :class:`Objective`.
 
     ``rerun()`` runs the program again (to evaluate costs at other values of a node), or is ``None``.
+    A surrogate that is NaN or infinite raises :class:`~scgrad.errors.ScgradError` naming the cost or
+    node at fault, except while ``torch.compile`` traces (see the comment at the check).
     """
     if not graph.costs:
         raise ScgradError(
@@ -105,52 +114,63 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
     deps = Dependencies(graph, tracked, rerun)
     downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
-    for part in parts.values():
+    scored, based, extras, tuning, enumerated = [], [], [], [], False
+    for node, part in zip(nodes, parts.values()):
         if part.update is not None:
             part.update()
-    _refuse_unweighted_extras(nodes, parts)
-    enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))
-    factors = [
-        (node, log_prob, frozenset(d for d in enum_dims if has_dim(log_prob.shape, d)))
-        for node in nodes
-        for log_prob in parts[node.name].enumerated
-    ]
-    scored = [(n, parts[n.name].score) for n in nodes if parts[n.name].score is not None]
+        if part.score is not None:
+            scored.append((node, part.score))
+        if part.baseline is not None:
+            based.append(node)
+        if part.extra is not None:
+            extras.append(part.extra)
+        if part.aux_loss is not None:
+            tuning.append((part.aux_loss, node.estimator))
+        enumerated = enumerated or bool(part.enumerated or node.enum_dims)
+    factors, enum_dims = [], ()
+    if enumerated:
+        _refuse_unweighted_extras(nodes, parts)
+        enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))
+        factors = [
+            (node, log_prob, frozenset(d for d in enum_dims if has_dim(log_prob.shape, d)))
+            for node in nodes
+            for log_prob in parts[node.name].enumerated
+        ]
     combine = _Combiner(deps, scored, factors, enum_dims)
 
-    costs = list(graph.costs.values())
     cost_terms = combine.terms(
-        costs,
+        list(graph.costs.values()),
         shape_of=lambda c: c.value.shape,
         label_of=lambda c: f"cost {c.name!r}",
-        build=lambda group, upstream: _boxed(upstream, torch.stack([c.value for c in group])),
+        build=lambda group, upstream: _boxed(upstream, _stack([c.value for c in group])),
     )
-    based = [n for n in nodes if parts[n.name].baseline is not None]
     baseline_terms = combine.terms(
         based,
         shape_of=lambda n: n.log_prob.shape,
         label_of=lambda n: f"the baseline of node {n.name!r}",
         build=lambda group, upstream: _boxed(
             upstream,
-            (1 - magic_box(torch.stack([parts[n.name].score for n in group])))
-            * torch.stack([parts[n.name].baseline for n in group]),
+            (1 - magic_box(_stack([parts[n.name].score for n in group])))
+            * _stack([parts[n.name].baseline for n in group]),
         ),
     )
-    extras = [p.extra for p in parts.values() if p.extra is not None]
-    tuning = [(parts[n.name].aux_loss, n.estimator) for n in nodes if parts[n.name].aux_loss is not None]
 
-    per_cost = torch.cat([terms for _, terms in cost_terms])
+    per_cost = cost_terms[0][1] if len(cost_terms) == 1 else torch.cat([terms for _, terms in cost_terms])
     loss = per_cost.sum()
     for _, terms in baseline_terms:
         loss = loss + terms.sum()
     for extra in extras:
         loss = loss + extra
-    if not bool(torch.isfinite(loss)):
+    # Eagerly, a non-finite surrogate is refused with the cost or node at fault. Under torch.compile the
+    # check is skipped: reading the value in Python breaks the graph (and syncs a GPU), and a tensor-level
+    # assert would say nothing about the cause (on CUDA it would also poison the context); run the step
+    # eagerly to diagnose.
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(loss)):
         _raise_non_finite(graph, parts, loss)
     names = [c.name for group, _ in cost_terms for c in group]
-    estimates = dict(zip(names, per_cost.detach().unbind()))
     aux_loss = sum(aux for aux, _ in tuning) if tuning else None
-    return Objective(loss, per_cost.detach().sum(), estimates, graph, aux_loss, parts, tuning)
+    estimates = per_cost.detach()
+    return Objective(loss, estimates.sum(), graph, aux_loss, parts, tuning, estimates, names)
 
 
 def _refuse_unweighted_extras(nodes, parts) -> None:
@@ -168,6 +188,11 @@ def _refuse_unweighted_extras(nodes, parts) -> None:
                 f"biased gradient. Give {node.name!r} ScoreFunction() (with any baseline), or give {others} an "
                 f"estimator other than Enumerate."
             )
+
+
+def _stack(tensors):
+    """``torch.stack(tensors)``; a view for a single tensor."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
 
 
 def _boxed(upstream, values):
@@ -190,14 +215,15 @@ class _Combiner:
         groups: dict = {}
         weights: dict = {}
         for target in targets:
-            weight = _log_weight(target, shape_of(target), self.factors, self.deps)
-            key = tuple(shape_of(target)) if weight is None else id(target)
+            shape = shape_of(target)
+            weight = _log_weight(target, shape, self.factors, self.deps) if self.factors else None
+            key = shape if weight is None else id(target)
             weights[key] = weight
             groups.setdefault(key, []).append(target)
         out = []
         for key, group in groups.items():
             shape = shape_of(group[0])
-            upstream = self.deps.upstream_stack(self.scored, group, shape, [label_of(t) for t in group])
+            upstream = self.deps.upstream_stack(self.scored, group, shape, label_of)
             built = build(group, upstream)
             if weights[key] is None:
                 out.append((group, built.reshape(len(group), -1).mean(1)))

@@ -1,0 +1,28 @@
+"""The overhead benchmark's hand-written estimators give scgrad's gradients, and the script writes its JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "overhead.py"
+
+
+def test_overhead_benchmark_checks_every_pair_and_writes_json(tmp_path):
+    spec = importlib.util.spec_from_file_location("overhead_benchmark", SCRIPT)
+    overhead = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(overhead)
+    out = tmp_path / "overhead.json"
+    threads = torch.get_num_threads()
+    try:  # the script sets torch's thread count: give it back to the other tests
+        # every pair is first checked (float64) to give the same gradient as the hand-written estimator
+        overhead.main(["--steps", "2", "--warmup", "0", "--out", str(out), "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == set(overhead.cases())
+    for result in report["results"].values():
+        assert result["scgrad_ms"] > 0 and result["by_hand_ms"] > 0 and result["ratio"] > 0
