@@ -47,7 +47,11 @@ class Dependencies:
             return sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label_of(target)).expand(shape)
 
         if self.tracked:
-            rows = [[reduce(n, t, target) for n, t in sources if n.name in target.upstream] for target in targets]
+            position = {node.name: i for i, (node, _) in enumerate(sources)}
+            rows = []
+            for target in targets:
+                upstream = sorted(position[name] for name in target.upstream if name in position)
+                rows.append([reduce(*sources[i], target) for i in upstream])
             if not any(rows):
                 return None
             zero = sources[0][1].new_zeros(shape)
@@ -68,8 +72,9 @@ class Dependencies:
         """For each node: its downstream cost per log-prob element, its independent dims and an evaluator."""
         result = {}
         if self.tracked:
+            costs_of = _costs_by_node(self.graph)
             for node in nodes:
-                result[node] = _downstream(node, self.downstream_of(node, self.graph), detach=True)
+                result[node] = _downstream(node, costs_of.get(node.name, []), detach=True)
             return self._with_evaluators(result)
         costs = list(self.graph.costs.values())
         orders = [c.order for c in costs]
@@ -85,20 +90,20 @@ class Dependencies:
                 independent.append(independent[-1] & _kept_dims(site.value.shape, shape))
             independent.reverse()  # independent[i]: the dims no cost of later[i:] mixes
             template = members[0]
-            if min(firsts) == max(firsts):  # one suffix for every member: sum it directly
+            if start == max(firsts):  # one suffix for every member: sum it directly
                 same = _total(template, later, detach=True)
+                suffix = [same] * (len(later) + 1)
             else:
                 shares = torch.stack([_share(site, template, detach=True).expand(shape) for site in later])
                 suffix = torch.cat([shares.flip(0).cumsum(0).flip(0), shares.new_zeros((1,) + shape)]) * prod(shape)
             for node, first in zip(members, firsts):
-                cost = same if min(firsts) == max(firsts) else suffix[first - start]
-                result[node] = Downstream(cost, tuple(sorted(independent[first - start])))
+                result[node] = Downstream(suffix[first - start], tuple(sorted(independent[first - start])))
         return self._with_evaluators(result)
 
     def downstream_of(self, node: Node, graph: Graph) -> list:
         """The costs of ``graph`` that depend on ``node`` (``node`` may come from another run)."""
         if self.tracked:
-            return [c for c in graph.costs.values() if node.name in c.upstream]
+            return _costs_by_node(graph).get(node.name, [])
         return [c for c in graph.costs.values() if c.order > node.order]
 
     def _with_evaluators(self, result: dict) -> dict:
@@ -150,6 +155,15 @@ def _count_before(orders: list[int], keys: list[int], inclusive: bool = False) -
             seen += 1
         counts.append(seen)
     return counts
+
+
+def _costs_by_node(graph: Graph) -> dict[str, list]:
+    """Node name -> the costs of ``graph`` whose provenance includes it, in time order (one pass)."""
+    costs_of: dict[str, list] = {}
+    for site in graph.costs.values():
+        for name in site.upstream:
+            costs_of.setdefault(name, []).append(site)
+    return costs_of
 
 
 def _same_distribution(first, second) -> bool:
