@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from scgrad.core.provenance import strip
+
 
 @dataclass(eq=False, slots=True)
 class Node:
@@ -38,8 +40,6 @@ class Node:
         whose lock ``torch.compile`` cannot trace on Python 3.11).
         """
         if self._log_prob is None:
-            from scgrad.core.provenance import strip
-
             self._log_prob = strip(self.dist.log_prob(self.value))
         return self._log_prob
 

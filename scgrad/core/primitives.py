@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from scgrad.core.runtime import Message, active, apply_stack, plain_draw
+from scgrad.core.runtime import Message, active, alone, apply_stack, plain_draw
 from scgrad.errors import ScgradError
 
 
@@ -36,6 +36,9 @@ def sample(name: str, dist: torch.distributions.Distribution, estimator=None, *,
         )
     if not active():
         return plain_draw(dist, num_samples)
+    handler = alone()
+    if handler is not None and handler.direct:
+        return handler.sample_directly(name, dist, estimator, num_samples)
     return apply_stack(Message("sample", name, fn=dist, estimator=estimator, num_samples=num_samples)).value
 
 
@@ -59,5 +62,10 @@ def cost(name: str, value: torch.Tensor) -> None:
             f"scgrad.cost({name!r}, ...): the value has dtype {value.dtype}; costs are averaged and differentiated, "
             f"so they must be floating point. Use value.float()."
         )
-    if active():
+    if not active():
+        return
+    handler = alone()
+    if handler is not None and handler.direct:
+        handler.cost_directly(name, value)
+    else:
         apply_stack(Message("cost", name, value=value))

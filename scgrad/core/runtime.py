@@ -38,8 +38,13 @@ class Handler:
     """Base of every handler: a context manager that pushes itself on the stack.
 
     Subclasses override :meth:`process` (before the value exists, innermost first) and
-    :meth:`postprocess` (after, outermost first).
+    :meth:`postprocess` (after, outermost first). A subclass that sets ``direct = True`` also
+    implements ``sample_directly(name, dist, estimator, num_samples)`` and ``cost_directly(name,
+    value)``, which do all it would do to a message; primitives call them, without a
+    :class:`Message`, while that handler is alone on the stack.
     """
+
+    direct = False
 
     def __enter__(self):
         _STACK.append(self)
@@ -61,6 +66,11 @@ class Handler:
 def active() -> bool:
     """Whether any handler is in force (outside them, primitives take a fast path)."""
     return bool(_STACK)
+
+
+def alone() -> Handler | None:
+    """The handler in force when exactly one is, else ``None``."""
+    return _STACK[0] if len(_STACK) == 1 else None
 
 
 def find(kind: type) -> Handler | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 import torch.distributions as D
@@ -113,3 +115,45 @@ def test_value_of_the_surrogate_is_the_cost_estimate():
     assert torch.isclose(obj.loss, ((b - 0.45) ** 2).mean())
     assert torch.isclose(obj.cost, obj.loss.detach()) and not obj.cost.requires_grad
     assert set(obj.costs) == {"c"}
+
+
+def _episode(logits, estimator):
+    total = torch.zeros(())
+    for t in range(4):
+        a = scgrad.sample(f"a{t}", D.Bernoulli(logits=logits[t]), estimator, num_samples=3)
+        total = total + a
+        scgrad.cost(f"r{t}", (total - 1.5) ** 2)
+
+
+@pytest.mark.parametrize("estimator", [scgrad.ScoreFunction(scgrad.LeaveOneOut()), scgrad.GumbelSoftmax(hard=True)])
+def test_the_recorders_direct_path_records_what_the_handler_stack_does(estimator):
+    # Alone on the stack, the recorder takes primitives directly; under another handler, through messages.
+    logits = torch.tensor([0.3, -0.2, 0.5, 0.1], requires_grad=True)
+    grads = []
+    for wrap in (False, True):
+        torch.manual_seed(0)
+        with runtime.Handler() if wrap else contextlib.nullcontext():
+            obj = scgrad.surrogate(_episode, logits, estimator)
+        (grad,) = torch.autograd.grad(obj.loss, logits)
+        grads.append((obj.loss.detach(), grad, [n.value for n in obj.graph.nodes.values()], list(obj.graph.costs)))
+    (loss, grad, values, names), (loss2, grad2, values2, names2) = grads
+    assert names == names2 == [f"r{t}" for t in range(4)]
+    assert all(torch.equal(v, w) for v, w in zip(values, values2))
+    assert torch.equal(loss, loss2) and torch.equal(grad, grad2)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_a_repeated_name_is_refused_on_either_path(wrap):
+    def twice():
+        scgrad.sample("b", D.Bernoulli(0.5))
+        scgrad.sample("b", D.Bernoulli(0.5))
+
+    def cost_twice():
+        scgrad.cost("c", torch.ones(()))
+        scgrad.cost("c", torch.ones(()))
+
+    for program, kind in ((twice, "node"), (cost_twice, "cost")):
+        with runtime.Handler() if wrap else contextlib.nullcontext():
+            with pytest.raises(scgrad.ScgradError, match=f"{kind} name 'b'|{kind} name 'c'"):
+                scgrad.surrogate(program)
+    assert not runtime._STACK
