@@ -141,3 +141,30 @@ def test_estimator_contract(make, family, num_samples, cost_name, device):
     assert all(g.device == torch.device(device) for g in grads)
     samples = torch.stack([g * REPLICAS for g in grads], dim=1).cpu()  # [REPLICAS, n_params]
     assert_unbiased(samples, torch.tensor([expected[k] for k in params]))
+
+
+FIRST_ORDER_ONLY = {"arm", "disarm", "indecater", "measure_valued", "muprop", "rebar", "relax", "lax", "unordered_set"}
+
+
+@pytest.mark.parametrize("name, make, family, num_samples", [(n, m, f[0], s) for n, m, f, s in EXAMPLES], ids=[e[0] for e in EXAMPLES])
+def test_a_first_order_estimator_refuses_second_derivatives(name, make, family, num_samples):
+    torch.manual_seed(0)
+    cost_fn, _ = family.costs["quadratic"]
+    params = {k: v.requires_grad_() for k, v in family.params().items()}
+    estimator = make()
+    if isinstance(estimator, scgrad.ScoreFunction) and isinstance(estimator.baseline, scgrad.Critic):
+        estimator = scgrad.ScoreFunction(estimator.baseline.given(torch.ones(REPLICAS, 1)))
+
+    def program():
+        z = scgrad.sample("z", family.dist(params), estimator, num_samples=num_samples)
+        scgrad.cost("c", cost_fn(z))
+
+    assert make().first_order_only == (name in FIRST_ORDER_ONLY)
+    first = torch.autograd.grad(scgrad.surrogate(program).loss, list(params.values()), allow_unused=True)
+    assert any(g is not None for g in first)  # first derivatives are always given
+    loss = scgrad.surrogate(program).loss
+    if name in FIRST_ORDER_ONLY:
+        with pytest.raises(scgrad.ScgradError, match=rf"node\(s\) 'z' \({type(estimator).__name__}\).*first derivatives only"):
+            torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)
+    else:
+        torch.autograd.grad(loss, list(params.values()), create_graph=True, allow_unused=True)

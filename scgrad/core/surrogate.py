@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from scgrad.core.dependencies import Dependencies
+from scgrad.core.first_order import first_order_only
 from scgrad.core.graph import Graph
 from scgrad.core.magic_box import magic_box
 from scgrad.core.provenance import provenance
@@ -114,8 +115,10 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
     deps = Dependencies(graph, tracked, rerun)
     downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
-    scored, based, extras, tuning, enumerated = [], [], [], [], False
+    scored, based, extras, tuning, enumerated, first_order = [], [], [], [], False, {}
     for node, part in zip(nodes, parts.values()):
+        if node.estimator.first_order_only:
+            first_order[node.name] = type(node.estimator).__name__
         if part.update is not None:
             part.update()
         if part.score is not None:
@@ -167,6 +170,8 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
     # eagerly to diagnose.
     if not torch.compiler.is_compiling() and not bool(torch.isfinite(loss)):
         _raise_non_finite(graph, parts, loss)
+    if first_order:
+        loss = first_order_only(loss, first_order)
     names = [c.name for group, _ in cost_terms for c in group]
     aux_loss = sum(aux for aux, _ in tuning) if tuning else None
     estimates = per_cost.detach()

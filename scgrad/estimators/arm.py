@@ -19,6 +19,8 @@ class _AntitheticPair(Estimator):
     ``Bernoulli(σ(α))``, so the costs' plain mean over the draws estimates the objective.
     """
 
+    first_order_only = True
+
     def check(self, name, dist):
         base, _ = base_distribution(dist)
         if not isinstance(base, D.Bernoulli):

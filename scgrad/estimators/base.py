@@ -54,7 +54,13 @@ class Estimator(nn.Module):
 
     An estimator is configuration plus, where it learns something, parameters and buffers; it is an
     ``nn.Module`` so that what it learns reaches an optimiser and a checkpoint.
+
+    ``first_order_only``: ``True`` for an estimator whose terms are unbiased for first derivatives only;
+    the surrogate then refuses to be differentiated with ``create_graph=True`` rather than give wrong
+    higher derivatives.
     """
+
+    first_order_only = False
 
     def check(self, name: str, dist: torch.distributions.Distribution) -> None:
         """Raise :class:`~scgrad.errors.ScgradError` if this estimator cannot serve ``dist``."""

@@ -30,6 +30,8 @@ class IndeCateR(Estimator):
     distributions using the CatLog-derivative trick" (NeurIPS).
     """
 
+    first_order_only = True
+
     def check(self, name, dist):
         base, _ = base_distribution(dist)
         if not isinstance(base, SUPPORTED):

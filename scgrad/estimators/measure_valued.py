@@ -48,6 +48,8 @@ class MeasureValued(Estimator):
     Carlo gradient estimation in machine learning", section 6.
     """
 
+    first_order_only = True
+
     def check(self, name, dist):
         base, _ = base_distribution(dist)
         if not isinstance(base, SUPPORTED):

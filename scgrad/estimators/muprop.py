@@ -32,6 +32,8 @@ class MuProp(Estimator):
             ``E[f(b)] = f(μ) + Var(b)`` and the expansion alone misses ``Var(b)``.
     """
 
+    first_order_only = True
+
     def __init__(self, baseline=None):
         super().__init__()
         if baseline is not None and not isinstance(baseline, Baseline):

@@ -53,6 +53,8 @@ def _apply_control(control: nn.Module, node: Node, z: torch.Tensor) -> torch.Ten
 class _GivenOutcome(Estimator):
     """Discrete nodes drawn as ``b = H(z)``; ``parts`` draws ``z~`` given ``b`` and builds the RELAX terms."""
 
+    first_order_only = True
+
     needs_evaluation = False
 
     @property
@@ -188,6 +190,8 @@ class LAX(Estimator):
     Args:
         control: as for :class:`RELAX`.
     """
+
+    first_order_only = True
 
     def __init__(self, control: nn.Module | None = None):
         super().__init__()

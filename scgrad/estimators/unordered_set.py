@@ -33,6 +33,8 @@ class UnorderedSet(Estimator):
     without replacement" (ICLR).
     """
 
+    first_order_only = True
+
     def check(self, name, dist):
         if not isinstance(dist, D.Categorical):
             raise ScgradError(
