@@ -128,3 +128,15 @@ def test_the_mnist_problems_run(tmp_path, name):
     assert main(argv) == 0
     (row,) = results(tmp_path)["estimators"]
     assert row["note"] is None and row["variance"] > 0 and 50 < row["objective"] < 600
+
+
+def test_version_and_help(capsys):
+    import scgrad
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"scgrad {scgrad.__version__}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "compare" in out and "quickstart" in out
