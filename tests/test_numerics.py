@@ -56,3 +56,46 @@ def test_normal_gradients_keep_their_dtype(make, dtype):
 
     (grad,) = torch.autograd.grad(scgrad.surrogate(program).loss, loc)
     assert grad.dtype == dtype and bool(torch.isfinite(grad).all())
+
+
+CATEGORICAL_ESTIMATORS = {
+    "score_function": (lambda: scgrad.ScoreFunction(scgrad.MovingAverage()), None),
+    "leave_one_out": (lambda: scgrad.ScoreFunction(scgrad.LeaveOneOut()), 2),
+    "enumerate": (scgrad.Enumerate, None),
+    "relax": (scgrad.RELAX, None),
+    "gumbel_softmax": (lambda: scgrad.GumbelSoftmax(0.5), None),
+    "straight_through": (scgrad.StraightThrough, None),
+    "reinmax": (scgrad.ReinMax, None),
+    "gumbel_rao": (scgrad.GumbelRao, None),
+    "measure_valued": (scgrad.MeasureValued, None),
+    "indecater": (scgrad.IndeCateR, None),
+    "unordered_set": (scgrad.UnorderedSet, 2),
+}
+RELAXED = {"gumbel_softmax", "straight_through", "reinmax", "gumbel_rao"}  # values are one-hot vectors
+LOGITS = {
+    "extreme": [50.0, -50.0, 0.0, 10.0],
+    "impossible": [0.3, float("-inf"), -0.2, 0.1],  # class 1 can never be drawn
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", LOGITS)
+@pytest.mark.parametrize("name", CATEGORICAL_ESTIMATORS)
+def test_categorical_gradients_are_finite(name, case, dtype):
+    make, num_samples = CATEGORICAL_ESTIMATORS[name]
+    logits = torch.tensor([LOGITS[case]] * 3, dtype=dtype, requires_grad=True)
+    estimator = make()
+    scores = torch.tensor([0.1, 0.9, 0.4, 0.7], dtype=dtype)
+
+    def program():
+        x = scgrad.sample("x", D.Categorical(logits=logits), estimator, num_samples=num_samples)
+        value = x @ scores if name in RELAXED else scores[x]
+        scgrad.cost("c", (value - 0.45) ** 2)
+
+    torch.manual_seed(0)
+    obj = scgrad.surrogate(program)
+    (grad,) = torch.autograd.grad(obj.loss, logits)
+    assert grad.dtype == dtype and bool(torch.isfinite(grad).all()), grad
+    assert obj.cost.dtype == dtype and bool(torch.isfinite(obj.cost))
+    if case == "impossible" and name not in RELAXED:  # the impossible class gets no gradient
+        assert bool((grad[:, 1] == 0).all()), grad

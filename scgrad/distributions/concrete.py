@@ -134,6 +134,15 @@ class BinaryConcrete:
         return mean.log() - (-mean).log1p()
 
 
+def offset(z: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``z - logits``, and zero where a logit is infinite (an impossible or certain outcome).
+
+    There ``z`` is the same infinity, and ``inf - inf`` would be NaN; adding the offset back to the
+    logits gives ``z`` again either way.
+    """
+    return torch.where(torch.isinf(logits), torch.zeros_like(z), z - logits)
+
+
 def concrete(dist: D.Distribution) -> Concrete | BinaryConcrete | None:
     """The Gumbel-max view of ``dist``, or ``None`` if it has none.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scgrad.core.graph import Node
+from scgrad.distributions.concrete import offset
 from scgrad.errors import ScgradError
 from scgrad.estimators.relaxed import Relaxation
 from scgrad.estimators.temperature import as_temperature
@@ -42,6 +43,6 @@ class GumbelRao(Relaxation):
     def draw(self, node: Node, layout):
         view = self.view(node)
         b = view.outcome(view.perturb(self.sample_shape(node)))
-        noise = (view.perturb_given(b.expand((self.k,) + b.shape)) - view.logits).detach()
+        noise = offset(view.perturb_given(b.expand((self.k,) + b.shape)), view.logits).detach()
         relaxed = view.relax(view.logits + noise, self.temperature()).mean(0)
         return b + (relaxed - relaxed.detach())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scgrad.core.graph import Node
+from scgrad.distributions.concrete import offset
 from scgrad.estimators.relaxed import Relaxation
 from scgrad.estimators.temperature import as_temperature
 
@@ -39,6 +40,6 @@ class ReinMax(Relaxation):
         logits, pi0 = view.logits, view.probs
         b = view.outcome(view.perturb(self.sample_shape(node)))
         pi1 = (b + view.relax(logits, self.temperature())) / 2
-        pi1 = view.relax(logits + (view.unrelax(pi1) - logits).detach(), 1.0)  # value π1, Jacobian at π1
+        pi1 = view.relax(logits + offset(view.unrelax(pi1), logits).detach(), 1.0)  # value π1, Jacobian at π1
         pi2 = 2 * pi1 - pi0 / 2
         return b + (pi2 - pi2.detach())
