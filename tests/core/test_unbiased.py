@@ -156,8 +156,17 @@ def hessian(loss, params):
     return torch.stack([flat_grad(g, params, retain_graph=True) for g in grad])
 
 
+def fixed_critic(value: float) -> scgrad.Critic:
+    """A critic predicting ``value`` (weights set, not drawn, so the test is deterministic)."""
+    module = Linear1()
+    nn.init.zeros_(module.linear.weight)
+    nn.init.constant_(module.linear.bias, value)
+    return scgrad.Critic(module).given(torch.tensor(1.0))
+
+
 SECOND_ORDER = {
     "score_function": lambda: (sf(), sf(), None),
+    "critic": lambda: (sf(fixed_critic(0.6)), sf(fixed_critic(-0.4)), None),
     "moving_average": lambda: (sf(scgrad.MovingAverage()), sf(scgrad.MovingAverage()), None),
     "leave_one_out": lambda: (sf(scgrad.LeaveOneOut()), sf(scgrad.BatchAverage()), 4),
 }
