@@ -47,14 +47,14 @@ def estimates(make, num_samples, theta: float, dims: int, replicas: int) -> torc
     return grad * replicas
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=100_000)
     parser.add_argument("--dims", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--thetas", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 0.9])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/bernoulli_toy_variance.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     rows = []
     for dims, theta in ((d, t) for d in args.dims for t in args.thetas):
