@@ -5,7 +5,7 @@ from __future__ import annotations
 from scgrad.core.handlers import override_estimators
 from scgrad.core.surrogate import Objective, surrogate
 from scgrad.errors import CombinedDrawsError, ScgradError
-from scgrad.estimators.enumerate import Enumerate
+from scgrad.estimators.enumerate import Enumerate, has_finite_support
 from scgrad.estimators.reparam import Reparam
 
 
@@ -14,14 +14,13 @@ def _exact_estimators(each_draw: bool):
 
 
 def _exact_estimator(name, dist, each_draw: bool):
-    if dist.has_enumerate_support:
+    if has_finite_support(dist):
         return Enumerate(each_draw=each_draw)
     if dist.has_rsample:
         return Reparam()
     raise ScgradError(
         f"exact: node {name!r} ({type(dist).__name__}) can be neither enumerated (no enumerate_support) nor "
-        f"reparameterised (no rsample). For Independent(...) of a discrete distribution, keep the dims as batch "
-        f"dims in the program you check, or give the node a finite-support distribution."
+        f"reparameterised (no rsample): check it with a program whose nodes have a finite support or rsample."
     )
 
 

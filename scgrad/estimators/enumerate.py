@@ -2,11 +2,46 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
 from scgrad.estimators.base import Estimator, Parts
+
+
+MAX_JOINT_SUPPORT = 2**16
+
+
+def support_of(dist: torch.distributions.Distribution) -> torch.Tensor | None:
+    """Every outcome of ``dist`` once, shape ``(size,) + event_shape``; ``None`` without a finite support.
+
+    ``Independent`` of a distribution with a finite support (which torch cannot enumerate) is
+    enumerated jointly: every combination of the base's outcomes over the reinterpreted dims,
+    ``K ** n`` of them for ``n`` elements with ``K`` outcomes each. A larger product than
+    ``MAX_JOINT_SUPPORT`` raises :class:`~scgrad.errors.ScgradError`.
+    """
+    if dist.has_enumerate_support:
+        support = dist.enumerate_support(expand=False)
+        return support.reshape((support.shape[0],) + tuple(dist.event_shape))
+    if not isinstance(dist, torch.distributions.Independent):
+        return None
+    base = support_of(dist.base_dist)
+    if base is None:
+        return None
+    inner = tuple(dist.base_dist.event_shape)
+    outer = tuple(dist.event_shape)[: len(dist.event_shape) - len(inner)]
+    count = math.prod(outer)
+    if base.shape[0] ** count > MAX_JOINT_SUPPORT:
+        raise ScgradError(
+            f"{type(dist).__name__} of {type(dist.base_dist).__name__} over dims {outer} has "
+            f"{base.shape[0]}**{count} joint outcomes, more than the {MAX_JOINT_SUPPORT} Enumerate lays out; "
+            f"keep some of those dims as batch dims, or use ScoreFunction()."
+        )
+    index = torch.arange(base.shape[0], device=base.device)
+    combinations = torch.cartesian_prod(*[index] * count).reshape(-1, count)
+    return base[combinations].reshape((combinations.shape[0],) + outer + inner)
 
 
 class Enumerate(Estimator):
@@ -19,7 +54,8 @@ class Enumerate(Estimator):
     draws share that dimension (exact when every cost keeps the sample dim; a cost that combines
     draws is refused), or, with ``each_draw=True``, each draw gets a dimension of its own, so costs
     that combine draws stay exact (``K**k`` combinations).
-    Requires: ``dist.has_enumerate_support``; the program must broadcast (the value has shape
+    Requires: a finite support (``dist.has_enumerate_support``, or ``Independent`` of such a
+    distribution, enumerated jointly: see :func:`support_of`); the program must broadcast (the value has shape
     ``(K, 1, ..., 1) + sample_shape + batch_shape + event_shape``, the same outcome along ``K`` for all
     batch elements), and a
     cost must keep the node's batch dims rather than sum over them.
@@ -35,18 +71,19 @@ class Enumerate(Estimator):
         self.each_draw = each_draw
 
     def check(self, name, dist):
-        if not dist.has_enumerate_support:
+        if not has_finite_support(dist):
             raise ScgradError(
                 f"node {name!r}: Enumerate needs a distribution with finite support, and "
-                f"{type(dist).__name__} has no enumerate_support(). (torch cannot enumerate Independent "
-                f"distributions jointly: keep the dims as batch dims, or use ScoreFunction().)"
+                f"{type(dist).__name__} has no enumerate_support(). Use ScoreFunction() or a relaxation."
             )
 
     def draw(self, node: Node, layout):
         dist = node.dist
-        support = dist.enumerate_support(expand=False)
+        try:
+            support = support_of(dist)
+        except ScgradError as error:
+            raise ScgradError(f"node {node.name!r}: {error}") from None
         size, event = support.shape[0], tuple(dist.event_shape)
-        support = support.reshape((size,) + event)
         batch_rank = len(dist.batch_shape)
         slots = node.num_samples if self._per_draw(node) else 1
         node.enum_dims = layout.allocate(node.name, slots, batch_rank + (node.num_samples is not None))
@@ -71,3 +108,10 @@ class Enumerate(Estimator):
             return Parts(enumerated=(log_prob,))
         axis = log_prob.dim() + node.sample_dim
         return Parts(enumerated=tuple(log_prob.narrow(axis, slot, 1) for slot in range(node.num_samples)))
+
+
+def has_finite_support(dist: torch.distributions.Distribution) -> bool:
+    """Whether :func:`support_of` can enumerate ``dist`` (``Independent`` of such a distribution too)."""
+    if dist.has_enumerate_support:
+        return True
+    return isinstance(dist, torch.distributions.Independent) and has_finite_support(dist.base_dist)

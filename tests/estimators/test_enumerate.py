@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
 import torch
 import torch.distributions as D
 
@@ -80,3 +83,43 @@ def test_enumeration_with_a_reparameterised_node():
     z = obj.graph.nodes["z"].value
     assert torch.allclose(obj.loss, torch.sigmoid(z) * z)
     assert z.requires_grad
+
+
+def test_independent_is_enumerated_jointly():
+    # E over all 2**3 joint outcomes of each row, summed by hand, against exact() (which uses Enumerate)
+    probs = torch.tensor([[0.2, 0.7, 0.4], [0.5, 0.1, 0.9]], requires_grad=True)
+
+    def cost(b):
+        return ((b - 0.45) ** 2).mean(-1) * (b.prod(-1) + 1)  # not separable over the components
+
+    def program():
+        b = scgrad.sample("b", D.Independent(D.Bernoulli(probs=probs), 1))
+        scgrad.cost("c", cost(b))
+
+    outcomes = torch.tensor(list(itertools.product([0.0, 1.0], repeat=3)))  # [8, 3]
+    weights = torch.where(outcomes > 0, probs.unsqueeze(1), 1 - probs.unsqueeze(1)).prod(-1)  # [2, 8]
+    by_hand = (weights * cost(outcomes)).sum(-1).mean()
+    obj = scgrad.diagnostics.exact(program)
+    assert torch.allclose(obj.loss, by_hand)
+    assert torch.allclose(torch.autograd.grad(obj.loss, probs)[0], torch.autograd.grad(by_hand, probs)[0])
+
+
+def test_independent_one_hot_with_draws_sums_to_the_exact_expectation():
+    logits = torch.zeros(2, 4, 3)  # 3**4 = 81 joint outcomes per row, each row drawn twice
+
+    def program():
+        z = scgrad.sample("z", D.Independent(D.OneHotCategorical(logits=logits), 1), scgrad.Enumerate(), num_samples=2)
+        scgrad.cost("c", (z * torch.arange(3.0)).sum((-1, -2)))
+
+    obj = scgrad.surrogate(program)
+    assert obj.graph.nodes["z"].value.shape == (81, 2, 2, 4, 3)
+    assert torch.allclose(obj.cost, torch.tensor(4.0))  # four components, each with mean 1
+
+
+def test_a_joint_support_too_large_is_refused():
+    def program():
+        z = scgrad.sample("z", D.Independent(D.Bernoulli(torch.full((20,), 0.5)), 1), scgrad.Enumerate())
+        scgrad.cost("c", z.sum(-1))
+
+    with pytest.raises(scgrad.ScgradError, match=r"node 'z'.*2\*\*20 joint outcomes.*batch dims"):
+        scgrad.surrogate(program)
