@@ -11,7 +11,7 @@ from scgrad.errors import ScgradError
 from scgrad.estimators.base import Estimator, Parts
 
 
-MAX_JOINT_SUPPORT = 2**16
+MAX_JOINT_SUPPORT = 2**10
 
 
 def support_of(dist: torch.distributions.Distribution) -> torch.Tensor | None:
@@ -19,29 +19,35 @@ def support_of(dist: torch.distributions.Distribution) -> torch.Tensor | None:
 
     ``Independent`` of a distribution with a finite support (which torch cannot enumerate) is
     enumerated jointly: every combination of the base's outcomes over the reinterpreted dims,
-    ``K ** n`` of them for ``n`` elements with ``K`` outcomes each. A larger product than
-    ``MAX_JOINT_SUPPORT`` raises :class:`~scgrad.errors.ScgradError`.
+    ``K ** n`` of them for ``n`` elements with ``K`` outcomes each (see :func:`joint_size`).
     """
     if dist.has_enumerate_support:
         support = dist.enumerate_support(expand=False)
         return support.reshape((support.shape[0],) + tuple(dist.event_shape))
-    if not isinstance(dist, torch.distributions.Independent):
+    if not has_finite_support(dist):
         return None
     base = support_of(dist.base_dist)
-    if base is None:
-        return None
     inner = tuple(dist.base_dist.event_shape)
     outer = tuple(dist.event_shape)[: len(dist.event_shape) - len(inner)]
-    count = math.prod(outer)
-    if base.shape[0] ** count > MAX_JOINT_SUPPORT:
-        raise ScgradError(
-            f"{type(dist).__name__} of {type(dist.base_dist).__name__} over dims {outer} has "
-            f"{base.shape[0]}**{count} joint outcomes, more than the {MAX_JOINT_SUPPORT} Enumerate lays out; "
-            f"keep some of those dims as batch dims, or use ScoreFunction()."
-        )
     index = torch.arange(base.shape[0], device=base.device)
-    combinations = torch.cartesian_prod(*[index] * count).reshape(-1, count)
+    combinations = torch.cartesian_prod(*[index] * math.prod(outer)).reshape(-1, math.prod(outer))
     return base[combinations].reshape((combinations.shape[0],) + outer + inner)
+
+
+def has_finite_support(dist: torch.distributions.Distribution) -> bool:
+    """Whether :func:`support_of` can enumerate ``dist`` (``Independent`` of such a distribution too)."""
+    if dist.has_enumerate_support:
+        return True
+    return isinstance(dist, torch.distributions.Independent) and has_finite_support(dist.base_dist)
+
+
+def joint_size(dist: torch.distributions.Distribution) -> int:
+    """The number of outcomes :func:`support_of` lays out for ``dist`` (which has a finite support)."""
+    if dist.has_enumerate_support:
+        return dist.enumerate_support(expand=False).shape[0]
+    inner = len(dist.base_dist.event_shape)
+    outer = tuple(dist.event_shape)[: len(dist.event_shape) - inner]
+    return joint_size(dist.base_dist) ** math.prod(outer)
 
 
 class Enumerate(Estimator):
@@ -76,13 +82,17 @@ class Enumerate(Estimator):
                 f"node {name!r}: Enumerate needs a distribution with finite support, and "
                 f"{type(dist).__name__} has no enumerate_support(). Use ScoreFunction() or a relaxation."
             )
+        if not dist.has_enumerate_support and joint_size(dist) > MAX_JOINT_SUPPORT:
+            raise ScgradError(
+                f"node {name!r}: {type(dist).__name__} of {type(dist.base_dist).__name__} with event shape "
+                f"{tuple(dist.event_shape)} has {joint_size(dist)} joint outcomes, more than the "
+                f"{MAX_JOINT_SUPPORT} Enumerate lays out; keep some of those dims as batch dims, or use "
+                f"ScoreFunction()."
+            )
 
     def draw(self, node: Node, layout):
         dist = node.dist
-        try:
-            support = support_of(dist)
-        except ScgradError as error:
-            raise ScgradError(f"node {node.name!r}: {error}") from None
+        support = support_of(dist)
         size, event = support.shape[0], tuple(dist.event_shape)
         batch_rank = len(dist.batch_shape)
         slots = node.num_samples if self._per_draw(node) else 1
@@ -109,9 +119,3 @@ class Enumerate(Estimator):
         axis = log_prob.dim() + node.sample_dim
         return Parts(enumerated=tuple(log_prob.narrow(axis, slot, 1) for slot in range(node.num_samples)))
 
-
-def has_finite_support(dist: torch.distributions.Distribution) -> bool:
-    """Whether :func:`support_of` can enumerate ``dist`` (``Independent`` of such a distribution too)."""
-    if dist.has_enumerate_support:
-        return True
-    return isinstance(dist, torch.distributions.Independent) and has_finite_support(dist.base_dist)

@@ -44,7 +44,9 @@ def test_applicable_gives_the_reason_an_entry_cannot_serve_a_program():
     enumerate_entry, reparam = lookup(["enumerate", "reparam"])
     assert applicable(enumerate_entry, {"b": BERNOULLI}) is None
     assert "Bernoulli" in applicable(reparam, {"b": BERNOULLI})
-    assert "enumerate" in applicable(enumerate_entry, {"b": D.Independent(BERNOULLI, 1)})
+    assert applicable(enumerate_entry, {"b": D.Independent(BERNOULLI, 1)}) is None  # 2**3 joint outcomes
+    wide = D.Independent(D.Bernoulli(probs=torch.full((11,), 0.4)), 1)
+    assert "2048 joint outcomes" in applicable(enumerate_entry, {"b": wide})
     assert discrete(D.Independent(BERNOULLI, 1)) and not discrete(NORMAL)
 
 

@@ -67,15 +67,23 @@ def test_default_estimators_cover_the_catalogue_entries_that_apply():
     assert all(row.measurement is not None or row.note for row in diagnosis.rows)
 
 
-def test_bias_is_unknown_where_the_program_cannot_be_enumerated():
-    params = logits()
+def joint(logits):
+    b = scgrad.sample("b", D.Independent(D.Bernoulli(logits=logits), 1), num_samples=3)
+    targets = torch.linspace(0.1, 0.9, logits.shape[-1])
+    scgrad.cost("distance", ((b - targets) ** 2).sum(-1))
 
-    def joint(logits):
-        b = scgrad.sample("b", D.Independent(D.Bernoulli(logits=logits), 1), num_samples=3)  # [3]
-        scgrad.cost("distance", ((b - TARGETS) ** 2).sum(-1))
 
+def test_bias_is_measured_for_an_independent_node_enumerated_jointly():
+    params = logits()  # 2**6 joint outcomes
     diagnosis = scgrad.diagnose(joint, params, params=[params], estimators=lookup(["leave_one_out"]), repeats=5)
-    assert diagnosis.exact_gradient is None and "enumerate" in diagnosis.exact_note
+    assert diagnosis.exact_gradient is not None
+    assert diagnosis["leave_one_out"].measurement.bias is not None
+
+
+def test_bias_is_unknown_where_the_program_cannot_be_enumerated():
+    params = torch.linspace(-1.0, 1.0, 11).requires_grad_()  # 2**11 joint outcomes: more than Enumerate lays out
+    diagnosis = scgrad.diagnose(joint, params, params=[params], estimators=lookup(["leave_one_out"]), repeats=5)
+    assert diagnosis.exact_gradient is None and "joint outcomes" in diagnosis.exact_note
     m = diagnosis["leave_one_out"].measurement
     assert m.bias is None and m.bias_detected is None and m.variance > 0
     assert "unknown" in str(diagnosis)
