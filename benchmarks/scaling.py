@@ -54,9 +54,11 @@ from pathlib import Path
 
 import torch
 import torch.distributions as D
-from torch import nn
 
 import scgrad
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_vae import SyntheticVAE, kl_to_uniform  # noqa: E402
 
 SCGRAD_DIR = str(Path(scgrad.__file__).resolve().parent)
 
@@ -65,31 +67,9 @@ SCGRAD_DIR = str(Path(scgrad.__file__).resolve().parent)
 BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES = 32, 128, 64, 8, 8
 
 
-class SmallVAE:
-    """Encoder, decoder and a fixed batch of synthetic Bernoulli(0.3) pixels."""
-
-    def __init__(self):
-        torch.manual_seed(0)
-        self.encoder = nn.Sequential(nn.Linear(PIXELS, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, LATENTS * CATEGORIES))
-        self.decoder = nn.Sequential(nn.Linear(LATENTS * CATEGORIES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, PIXELS))
-        self.x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.3))
-        self.params = [*self.encoder.parameters(), *self.decoder.parameters()]
-
-    def logits(self):
-        return self.encoder(self.x).view(-1, LATENTS, CATEGORIES)
-
-    def nll(self, z):
-        return -D.Independent(D.Bernoulli(logits=self.decoder(z.flatten(-2))), 1).log_prob(self.x)
-
-
-def kl_to_uniform(logits):
-    log_q = logits.log_softmax(-1)
-    return (log_q.exp() * (log_q + math.log(CATEGORIES))).sum((-1, -2))
-
-
 def vae_step(estimator_factory):
     def make(size):
-        vae, estimator = SmallVAE(), estimator_factory()
+        vae, estimator = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES), estimator_factory()
 
         def program():
             logits = vae.logits()
@@ -104,7 +84,7 @@ def vae_step(estimator_factory):
 
 
 def vae_by_hand_step(size):
-    vae = SmallVAE()
+    vae = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES)
 
     def step():
         logits = vae.logits()

@@ -66,38 +66,17 @@ from torch.distributions.utils import clamp_probs
 
 import scgrad
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_vae import SyntheticVAE, kl_to_uniform  # noqa: E402
+
 BATCH, PIXELS, LATENTS, CATEGORIES, HIDDEN, SAMPLES = 100, 784, 20, 10, 200, 4
 CASES = ("reinforce_loo", "gumbel_softmax", "rebar")
-
-
-class Model:
-    """The VAE's encoder and decoder, one batch of pixels, and an optimiser over both (and any estimator's)."""
-
-    def __init__(self):
-        torch.manual_seed(0)
-        self.encoder = nn.Sequential(nn.Linear(PIXELS, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, LATENTS * CATEGORIES))
-        self.decoder = nn.Sequential(nn.Linear(LATENTS * CATEGORIES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, PIXELS))
-        self.x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.3))
-        self.params = [*self.encoder.parameters(), *self.decoder.parameters()]
-
-    def logits(self, x=None):
-        return self.encoder(self.x if x is None else x).view(-1, LATENTS, CATEGORIES)
-
-    def nll(self, z, x=None):
-        """``-log p(x | z)`` per sample and data point, ``z`` of shape ``[..., LATENTS, CATEGORIES]``."""
-        x = self.x if x is None else x
-        return -D.Independent(D.Bernoulli(logits=self.decoder(z.flatten(-2))), 1).log_prob(x)
-
-
-def kl_to_uniform(logits):
-    log_q = logits.log_softmax(-1)
-    return (log_q.exp() * (log_q + math.log(CATEGORIES))).sum((-1, -2))
 
 
 # --- scgrad -----------------------------------------------------------------------------------------
 
 
-def scgrad_side(model: Model, estimator):
+def scgrad_side(model: SyntheticVAE, estimator):
     def program():
         logits = model.logits()
         scgrad.cost("kl", kl_to_uniform(logits))
@@ -110,7 +89,7 @@ def scgrad_side(model: Model, estimator):
 # --- by hand ----------------------------------------------------------------------------------------
 
 
-def reinforce_loo_by_hand(model: Model):
+def reinforce_loo_by_hand(model: SyntheticVAE):
     def step():
         logits = model.logits()
         q = D.Independent(D.OneHotCategorical(logits=logits), 1)
@@ -123,7 +102,7 @@ def reinforce_loo_by_hand(model: Model):
     return step
 
 
-def gumbel_by_hand(model: Model, temperature=1.0):
+def gumbel_by_hand(model: SyntheticVAE, temperature=1.0):
     def step():
         logits = model.logits()
         u = clamp_probs(torch.rand((SAMPLES,) + logits.shape))
@@ -137,7 +116,7 @@ class RebarByHand(nn.Module):
     """scgrad's REBAR written out: ``(f(b) - eta f(s(z~))) d log q(b) + eta d f(s(z)) - eta d f(s(z~))``,
     with eta and the temperature tuned on ``|g|^2``, g the estimate of the gradient of the logits."""
 
-    def __init__(self, model: Model, temperature=0.5, eta=1.0):
+    def __init__(self, model: SyntheticVAE, temperature=0.5, eta=1.0):
         super().__init__()
         self.model = model
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
@@ -177,7 +156,7 @@ class RebarByHand(nn.Module):
 # --- storchastic ------------------------------------------------------------------------------------
 
 
-def storch_side(model: Model, case: str):
+def storch_side(model: SyntheticVAE, case: str):
     """One Storchastic training step for ``case``; returns ``(step, estimator)``."""
     import storch
     from storch.method import REBAR, GumbelSoftmax, ScoreFunction
@@ -213,9 +192,9 @@ def storch_side(model: Model, case: str):
 # --- harness ----------------------------------------------------------------------------------------
 
 
-def make_sides(case: str, sides: list[str]) -> tuple[Model, dict]:
+def make_sides(case: str, sides: list[str]) -> tuple[SyntheticVAE, dict]:
     """``{side: (step, extra parameters)}`` over one shared model."""
-    model = Model()
+    model = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES)
     made = {}
     for side in sides:
         if side == "scgrad":
@@ -237,7 +216,7 @@ def make_sides(case: str, sides: list[str]) -> tuple[Model, dict]:
     return model, made
 
 
-def gradient_of(model: Model, step, extra, seed=0):
+def gradient_of(model: SyntheticVAE, step, extra, seed=0):
     for p in model.params + extra:
         p.grad = None
     torch.manual_seed(seed)
@@ -252,7 +231,7 @@ def compare(a, b) -> dict:
     return {"max_abs_diff": diff, "relative": diff / scale if scale else diff, "match": diff <= 1e-4 * max(scale, 1.0)}
 
 
-def time_sides(model: Model, made: dict, steps: int, warmup: int = 10) -> dict:
+def time_sides(model: SyntheticVAE, made: dict, steps: int, warmup: int = 10) -> dict:
     names = list(made)
     extra = [p for _, params in made.values() for p in params]
     # the estimators' own parameters get their tuning gradients but are not stepped: plain SGD on REBAR's
