@@ -53,6 +53,6 @@ class MovingAverage(Baseline):
 
     def _observe(self, current: torch.Tensor) -> None:
         current = current.to(dtype=self.average.dtype, device=self.average.device)
-        blended = self.decay * self.average + (1 - self.decay) * current
+        blended = torch.lerp(self.average, current, 1 - self.decay)  # decay * average + (1 - decay) * current
         self.average = torch.where(self.count == 0, current, blended)
         self.count += 1
