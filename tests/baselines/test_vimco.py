@@ -91,3 +91,18 @@ def test_refuses_a_single_draw():
 def test_takes_a_function():
     with pytest.raises(scgrad.ScgradError, match="function"):
         scgrad.VIMCO(torch.zeros(3))
+
+
+def hessian_per_replica(loss, p, replicas):
+    """``[replicas, 9]``: each replica's Hessian of its objective with respect to its three parameters."""
+    grads = torch.autograd.grad(loss, p, create_graph=True)
+    rows = [torch.cat([h.reshape(replicas, -1) for h in torch.autograd.grad(g.sum(), p, retain_graph=True)], 1) for g in grads]
+    return torch.stack(rows, 1).reshape(replicas, -1) * replicas
+
+
+def test_second_derivatives_are_unbiased():
+    torch.manual_seed(0)
+    p = params(1)
+    expected = hessian_per_replica(scgrad.diagnostics.exact(iwae, p, scgrad.VIMCO).loss, p, 1)[0]
+    p = params(R)
+    assert_unbiased(hessian_per_replica(scgrad.surrogate(iwae, p, scgrad.VIMCO).loss, p, R), expected)
