@@ -11,7 +11,7 @@ from scgrad.errors import ScgradError
 from scgrad.estimators.base import Estimator, Parts
 
 
-MAX_JOINT_SUPPORT = 2**10
+MAX_JOINT_SUPPORT = 2**10  # the most outcomes Enumerate lays out for an Independent node
 
 
 def support_of(dist: torch.distributions.Distribution) -> torch.Tensor | None:
