@@ -92,6 +92,12 @@ def all_sum(tensor: torch.Tensor, group) -> torch.Tensor:
     return total
 
 
+def all_sum_and_count(total: torch.Tensor, count: int, group) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sum of total, sum of count)`` over the ranks of ``group``, in float64, in one all-reduce."""
+    stats = torch.stack([total.detach().double(), total.new_tensor(float(count), dtype=torch.double)])
+    return tuple(all_sum(stats, group).unbind())
+
+
 def shapes(tensor: torch.Tensor, group) -> list[tuple[int, ...]]:
     """The shape of ``tensor`` on each rank of ``group``, in rank order (one small collective)."""
     if tensor.dim() > MAX_DIMS:

@@ -8,6 +8,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
+from scgrad import distributed
+
 
 class Prediction(NamedTuple):
     """A baseline's output.
@@ -33,6 +35,12 @@ class Baseline(nn.Module):
 
     def forward(self, node, downstream) -> Prediction:
         raise NotImplementedError
+
+    def _process_group(self, node):
+        """The resolved ``torch.distributed`` group of a baseline built with ``group=``, or ``None``."""
+        if self.group is None:
+            return None
+        return distributed.resolve(self.group, f"{type(self).__name__} on node {node.name!r}")
 
     def __deepcopy__(self, memo):
         """A copy shares the original's process group (``group=``): a handle on the processes, not state."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from math import prod
 
-import torch
-
 from scgrad import distributed
 from scgrad.baselines.base import Baseline, Prediction
 from scgrad.errors import ScgradError
@@ -38,7 +36,7 @@ class BatchAverage(Baseline):
 
     def forward(self, node, downstream) -> Prediction:
         cost, independent = downstream.cost, downstream.independent_dims
-        group = None if self.group is None else distributed.resolve(self.group, f"BatchAverage on node {node.name!r}")
+        group = self._process_group(node)
         if not independent and group is None:
             raise ScgradError(
                 f"BatchAverage on node {node.name!r}: every element of its log-prob (shape "
@@ -51,8 +49,7 @@ class BatchAverage(Baseline):
         count_same = prod([cost.shape[d] for d in shared])  # a list: torch.compile cannot pass a generator to math.prod
         total, count = cost.sum(), cost.numel()
         if group is not None:
-            stats = torch.stack([total.double(), total.new_tensor(float(count), dtype=torch.double)])
-            total, count = distributed.all_sum(stats, group).unbind()
+            total, count = distributed.all_sum_and_count(total, count, group)
             total, count = total.to(cost.dtype), count.to(cost.dtype)
             if not independent and int(count) == count_same:  # only then can no other element exist
                 raise ScgradError(

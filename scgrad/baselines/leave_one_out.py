@@ -37,7 +37,7 @@ class LeaveOneOut(Baseline):
 
     def forward(self, node, downstream) -> Prediction:
         count = node.num_samples
-        group = None if self.group is None else distributed.resolve(self.group, f"LeaveOneOut on node {node.name!r}")
+        group = self._process_group(node)
         if count is None or (count < 2 and group is None):
             raise ScgradError(
                 f"LeaveOneOut on node {node.name!r} needs several draws to leave one out, but the node was "

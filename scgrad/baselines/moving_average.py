@@ -41,13 +41,11 @@ class MovingAverage(Baseline):
     def forward(self, node, downstream) -> Prediction:
         cost = downstream.cost
         value = self.average.to(dtype=cost.dtype, device=cost.device).expand(cost.shape)
-        group = None if self.group is None else distributed.resolve(self.group, f"MovingAverage on node {node.name!r}")
+        group = self._process_group(node)
         if group is None:
             current = cost.detach().mean()
         else:
-            total = cost.detach().sum().double()
-            stats = torch.stack([total, total.new_tensor(float(cost.numel()))])
-            total, count = distributed.all_sum(stats, group).unbind()
+            total, count = distributed.all_sum_and_count(cost.detach().sum(), cost.numel(), group)
             current = (total / count).to(cost.dtype)
         return Prediction(value, update=lambda: self._observe(current))
 

@@ -68,7 +68,7 @@ class VIMCO(Baseline):
 
     def forward(self, node, downstream) -> Prediction:
         count = node.num_samples
-        group = None if self.group is None else distributed.resolve(self.group, f"VIMCO on node {node.name!r}")
+        group = self._process_group(node)
         if count is None or (count < 2 and group is None):
             raise ScgradError(
                 f"VIMCO on node {node.name!r} needs several draws, but the node was drawn with "

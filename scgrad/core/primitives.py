@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from scgrad.core.runtime import Message, active, alone, apply_stack, plain_draw
+from scgrad.core.runtime import Message, active, apply_stack, direct_handler, plain_draw
 from scgrad.errors import ScgradError
 
 
@@ -36,8 +36,8 @@ def sample(name: str, dist: torch.distributions.Distribution, estimator=None, *,
         )
     if not active():
         return plain_draw(dist, num_samples)
-    handler = alone()
-    if handler is not None and handler.direct:
+    handler = direct_handler()
+    if handler is not None:
         return handler.sample_directly(name, dist, estimator, num_samples)
     return apply_stack(Message("sample", name, fn=dist, estimator=estimator, num_samples=num_samples)).value
 
@@ -64,8 +64,8 @@ def cost(name: str, value: torch.Tensor) -> None:
         )
     if not active():
         return
-    handler = alone()
-    if handler is not None and handler.direct:
+    handler = direct_handler()
+    if handler is not None:
         handler.cost_directly(name, value)
     else:
         apply_stack(Message("cost", name, value=value))

@@ -68,9 +68,11 @@ def active() -> bool:
     return bool(_STACK)
 
 
-def alone() -> Handler | None:
-    """The handler in force when exactly one is, else ``None``."""
-    return _STACK[0] if len(_STACK) == 1 else None
+def direct_handler() -> Handler | None:
+    """The handler in force when it is the only one and takes primitives directly (``direct``), else ``None``."""
+    if len(_STACK) == 1 and _STACK[0].direct:
+        return _STACK[0]
+    return None
 
 
 def find(kind: type) -> Handler | None:
