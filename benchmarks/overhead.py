@@ -162,8 +162,10 @@ EPISODE = 200
 
 
 def episode_scgrad(policy, rewards, estimator=scgrad.ScoreFunction()):
+    """An episode of ``len(rewards)`` Bernoulli actions under ``scgrad.surrogate``: one node and one cost per step."""
+
     def program():
-        for t in range(EPISODE):
+        for t in range(len(rewards)):
             action = scgrad.sample(f"a{t}", D.Bernoulli(logits=policy[t]), estimator)
             scgrad.cost(f"r{t}", -rewards[t] * action)
 
@@ -171,8 +173,9 @@ def episode_scgrad(policy, rewards, estimator=scgrad.ScoreFunction()):
 
 
 def episode_by_hand(policy, rewards):
+    """The same episode's reward-to-go REINFORCE loss, written out."""
     log_probs, costs = [], []
-    for t in range(EPISODE):
+    for t in range(len(rewards)):
         dist = D.Bernoulli(logits=policy[t])
         action = dist.sample()
         log_probs.append(dist.log_prob(action))

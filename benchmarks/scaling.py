@@ -58,7 +58,8 @@ import torch.distributions as D
 import scgrad
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_vae import SyntheticVAE, kl_to_uniform  # noqa: E402
+from overhead import episode_by_hand, episode_scgrad  # noqa: E402
+from synthetic_vae import SyntheticVAE, kl_to_uniform, reinforce_loo_loss  # noqa: E402
 
 SCGRAD_DIR = str(Path(scgrad.__file__).resolve().parent)
 
@@ -87,14 +88,7 @@ def vae_by_hand_step(size):
     vae = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES)
 
     def step():
-        logits = vae.logits()
-        q = D.Independent(D.OneHotCategorical(logits=logits), 1)
-        z = q.sample((size,))
-        nll = vae.nll(z)
-        f = nll.detach()
-        baseline = (f.sum(0, keepdim=True) - f) / (size - 1)
-        loss = kl_to_uniform(logits).mean() + nll.mean() + ((f - baseline) * q.log_prob(z)).mean()
-        loss.backward()
+        reinforce_loo_loss(vae, size).backward()
 
     return vae.params, step
 
@@ -107,14 +101,9 @@ def episode_step(estimator_factory, tracked=False):
         torch.manual_seed(0)
         policy, rewards, estimator = torch.zeros(size, requires_grad=True), torch.rand(size), estimator_factory()
 
-        def program():
-            for t in range(size):
-                action = scgrad.sample(f"a{t}", D.Bernoulli(logits=policy[t]), estimator)
-                scgrad.cost(f"r{t}", -rewards[t] * action)
-
         def step():
             with scgrad.provenance() if tracked else contextlib.nullcontext():
-                objective = scgrad.surrogate(program)
+                objective = episode_scgrad(policy, rewards, estimator)
             objective.backward()
 
         return [policy], step
@@ -127,15 +116,7 @@ def episode_by_hand_step(size):
     policy, rewards = torch.zeros(size, requires_grad=True), torch.rand(size)
 
     def step():
-        log_probs, costs = [], []
-        for t in range(size):
-            dist = D.Bernoulli(logits=policy[t])
-            action = dist.sample()
-            log_probs.append(dist.log_prob(action))
-            costs.append(-rewards[t] * action)
-        costs = torch.stack(costs)
-        to_go = costs.flip(0).cumsum(0).flip(0)
-        (costs.sum() + (torch.stack(log_probs) * to_go.detach()).sum()).backward()
+        episode_by_hand(policy, rewards).backward()
 
     return [policy], step
 

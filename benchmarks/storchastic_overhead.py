@@ -67,7 +67,7 @@ from torch.distributions.utils import clamp_probs
 import scgrad
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic_vae import SyntheticVAE, kl_to_uniform  # noqa: E402
+from synthetic_vae import SyntheticVAE, kl_to_uniform, reinforce_loo_loss  # noqa: E402
 
 BATCH, PIXELS, LATENTS, CATEGORIES, HIDDEN, SAMPLES = 100, 784, 20, 10, 200, 4
 CASES = ("reinforce_loo", "gumbel_softmax", "rebar")
@@ -91,13 +91,7 @@ def scgrad_side(model: SyntheticVAE, estimator):
 
 def reinforce_loo_by_hand(model: SyntheticVAE):
     def step():
-        logits = model.logits()
-        q = D.Independent(D.OneHotCategorical(logits=logits), 1)
-        z = q.sample((SAMPLES,))
-        nll = model.nll(z)
-        f = nll.detach()
-        baseline = (f.sum(0, keepdim=True) - f) / (SAMPLES - 1)
-        (kl_to_uniform(logits).mean() + nll.mean() + ((f - baseline) * q.log_prob(z)).mean()).backward()
+        reinforce_loo_loss(model, SAMPLES).backward()
 
     return step
 

@@ -2,7 +2,8 @@
 
 Pixels are Bernoulli(0.3) draws (a step's time does not depend on the data); the latent is
 ``latents`` one-hot groups of ``categories`` classes. Imported by ``scaling.py`` and
-``storchastic_overhead.py``, which put this folder on ``sys.path``.
+``storchastic_overhead.py``, which put this folder on ``sys.path``, with the REINFORCE + leave-one-out
+loss they time scgrad against.
 """
 
 from __future__ import annotations
@@ -39,3 +40,14 @@ def kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
     """``KL(q || uniform)`` per data point for one-hot groups with ``logits`` ``[..., latents, categories]``."""
     log_q = logits.log_softmax(-1)
     return (log_q.exp() * (log_q + math.log(logits.shape[-1]))).sum((-1, -2))
+
+
+def reinforce_loo_loss(vae: SyntheticVAE, samples: int) -> torch.Tensor:
+    """REINFORCE with a leave-one-out baseline over ``samples`` draws per data point, written out by hand."""
+    logits = vae.logits()
+    q = D.Independent(D.OneHotCategorical(logits=logits), 1)
+    z = q.sample((samples,))
+    nll = vae.nll(z)
+    f = nll.detach()
+    baseline = (f.sum(0, keepdim=True) - f) / (samples - 1)
+    return kl_to_uniform(logits).mean() + nll.mean() + ((f - baseline) * q.log_prob(z)).mean()
