@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "overhead.py"
+from benchmark_scripts import load
 
 
 def test_overhead_benchmark_checks_every_pair_and_writes_json(tmp_path):
-    spec = importlib.util.spec_from_file_location("overhead_benchmark", SCRIPT)
-    overhead = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(overhead)
+    overhead = load("overhead")
     out = tmp_path / "overhead.json"
     threads = torch.get_num_threads()
     try:  # the script sets torch's thread count: give it back to the other tests

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "scaling.py"
+from benchmark_scripts import load
 
 
 def test_scaling_benchmark_quick_writes_json_and_png(tmp_path):
     pytest.importorskip("matplotlib")
-    spec = importlib.util.spec_from_file_location("scaling_benchmark", SCRIPT)
-    scaling = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(scaling)
+    scaling = load("scaling")
     scaling.main(["--quick", "--out", str(tmp_path)])  # measures in a child process: this one's torch is untouched
 
     report = json.loads((tmp_path / "scaling.json").read_text())
@@ -36,9 +32,7 @@ def test_scaling_benchmark_quick_writes_json_and_png(tmp_path):
 
 
 def test_log_slope_and_affine_fit():
-    spec = importlib.util.spec_from_file_location("scaling_benchmark", SCRIPT)
-    scaling = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(scaling)
+    scaling = load("scaling")
     xs = [1, 10, 100, 1000]
     assert scaling.log_slope(xs, [3 * x for x in xs]) == pytest.approx(1.0)
     assert scaling.log_slope(xs, [x * x for x in xs]) == pytest.approx(2.0)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sorting.py"
+from benchmark_scripts import load
 
 
 def test_sorting_benchmark_writes_json(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("sorting_benchmark", SCRIPT)
-    sorting = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sorting)
+    sorting = load("sorting")
     out = tmp_path / "sorting.json"
     threads = torch.get_num_threads()
     try:  # the script sets torch's thread count: give it back to the other tests

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+
+from benchmark_scripts import load
 
 pytest.importorskip("gymnasium")
 pytest.importorskip("matplotlib")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "rl.py"
-
 
 @pytest.mark.parametrize("env", ["CartPole-v1", "Acrobot-v1"])
 def test_rl_benchmark_writes_json_and_plot(env, tmp_path):
-    spec = importlib.util.spec_from_file_location("rl_benchmark", SCRIPT)
-    rl = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rl)
+    rl = load("rl")
     out = tmp_path / "rl.json"
     # the script checks that `reinforce` and `by_hand` give the same gradient before it trains
     rl.main(["--envs", env, "--seeds", "0", "--num-envs", "2", "--max-episodes", "4", "--window", "2",
