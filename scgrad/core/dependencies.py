@@ -36,7 +36,9 @@ class Dependencies:
 
         ``sources`` are ``(node, log-prob)`` pairs in time order; every target has ``shape``;
         ``label_of(target)`` names a target in errors. Rows with nothing upstream are zero (the result
-        may be an expanded view). Returns ``None`` when no source lies upstream of any target.
+        may be an expanded view). For a single target the result is that target's row, of ``shape``
+        (a single source's own tensor when it has that shape). Returns ``None`` when no source lies
+        upstream of any target.
         """
         if not sources:
             return None
@@ -55,7 +57,8 @@ class Dependencies:
             if not any(rows):
                 return None
             zero = sources[0][1].new_zeros(shape)
-            return torch.stack([torch.stack(terms).sum(0) if terms else zero for terms in rows])
+            sums = [(terms[0] if len(terms) == 1 else torch.stack(terms).sum(0)) if terms else zero for terms in rows]
+            return sums[0] if len(sums) == 1 else torch.stack(sums)
         index = _count_before([n.order for n, _ in sources], [target.order for target in targets])
         count = max(index)
         if count == 0:
@@ -63,7 +66,7 @@ class Dependencies:
         rows = [reduce(n, t, targets[0]) for n, t in sources[:count]]
         if min(index) == count:  # every target has the same sources upstream: one sum, repeated
             total = rows[0] if count == 1 else torch.stack(rows).sum(0)
-            return total.expand((len(targets),) + tuple(shape))
+            return total if len(targets) == 1 else total.expand((len(targets),) + tuple(shape))
         stacked = torch.stack(rows)
         prefix = torch.cat([stacked.new_zeros((1,) + tuple(shape)), stacked.cumsum(0)])
         return prefix[torch.tensor(index, device=prefix.device)]

@@ -13,6 +13,7 @@ score-function parts, and the baseline term (Mao et al.'s form, with ``MB(S_n)``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -36,6 +37,8 @@ class Objective:
         cost: the detached Monte-Carlo estimate of ``E[sum of costs]`` (equal to ``loss`` in value).
         costs: that estimate per cost name (a dict built from ``per_cost`` on each access).
         per_cost: the estimates of the costs, in the order of ``cost_names`` (detached).
+        (These three are computed on first access, so a training step that reads only ``loss`` pays
+        for none of them.)
         graph: the recorded nodes and costs.
         aux_loss: the sum of what the estimators' learned parts minimise (a critic's squared error, a
             control variate's variance), or ``None``.
@@ -43,13 +46,30 @@ class Objective:
     """
 
     loss: torch.Tensor
-    cost: torch.Tensor
     graph: Graph
     aux_loss: torch.Tensor | None = None
     parts: dict = field(default_factory=dict, repr=False)
     tuning: list = field(default_factory=list, repr=False)
-    per_cost: torch.Tensor | None = field(default=None, repr=False)
-    cost_names: list = field(default_factory=list, repr=False)
+    cost_terms: list = field(default_factory=list, repr=False)
+    _per_cost: torch.Tensor | None = field(default=None, init=False, repr=False)
+
+    @property
+    def cost_names(self) -> list[str]:
+        """The costs' names, in the order of :attr:`per_cost`."""
+        return [site.name for term in self.cost_terms for site in term.group]
+
+    @property
+    def per_cost(self) -> torch.Tensor:
+        """The estimate of each cost's expectation (detached), in the order of :attr:`cost_names`."""
+        if self._per_cost is None:
+            estimates = [term.per_target() for term in self.cost_terms]
+            self._per_cost = estimates[0] if len(estimates) == 1 else torch.cat(estimates)
+        return self._per_cost
+
+    @property
+    def cost(self) -> torch.Tensor:
+        """The estimate of ``E[sum of costs]`` (detached; equal to ``loss`` in value)."""
+        return self.per_cost.sum()
 
     @property
     def costs(self) -> dict[str, torch.Tensor]:
@@ -140,28 +160,27 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
             for log_prob in parts[node.name].enumerated
         ]
     combine = _Combiner(deps, scored, factors, enum_dims)
+    boxes = _MagicBoxes()
 
     cost_terms = combine.terms(
         list(graph.costs.values()),
         shape_of=lambda c: c.value.shape,
         label_of=lambda c: f"cost {c.name!r}",
-        build=lambda group, upstream: _boxed(upstream, _stack([c.value for c in group])),
+        build=lambda group, upstream: boxes.times(upstream, _stack([c.value for c in group])),
     )
     baseline_terms = combine.terms(
         based,
         shape_of=lambda n: n.log_prob.shape,
         label_of=lambda n: f"the baseline of node {n.name!r}",
-        build=lambda group, upstream: _boxed(
+        build=lambda group, upstream: boxes.times(
             upstream,
-            (1 - magic_box(_stack([parts[n.name].score for n in group])))
-            * _stack([parts[n.name].baseline for n in group]),
+            (1 - boxes(_stack([parts[n.name].score for n in group]))) * _stack([parts[n.name].baseline for n in group]),
         ),
     )
 
-    per_cost = cost_terms[0][1] if len(cost_terms) == 1 else torch.cat([terms for _, terms in cost_terms])
-    loss = per_cost.sum()
-    for _, terms in baseline_terms:
-        loss = loss + terms.sum()
+    loss = None
+    for term in cost_terms + baseline_terms:
+        loss = term.total() if loss is None else loss + term.total()
     for extra in extras:
         loss = loss + extra
     # Eagerly, a non-finite surrogate is refused with the cost or node at fault. Under torch.compile the
@@ -172,10 +191,8 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
         _raise_non_finite(graph, parts, loss)
     if first_order:
         loss = first_order_only(loss, first_order)
-    names = [c.name for group, _ in cost_terms for c in group]
     aux_loss = sum(aux for aux, _ in tuning) if tuning else None
-    estimates = per_cost.detach()
-    return Objective(loss, estimates.sum(), graph, aux_loss, parts, tuning, estimates, names)
+    return Objective(loss, graph, aux_loss, parts, tuning, cost_terms)
 
 
 def _refuse_unweighted_extras(nodes, parts) -> None:
@@ -196,13 +213,44 @@ def _refuse_unweighted_extras(nodes, parts) -> None:
 
 
 def _stack(tensors):
-    """``torch.stack(tensors)``; a view for a single tensor."""
-    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
+    """``torch.stack(tensors)``; a single tensor as it is (one target's terms are not stacked)."""
+    return tensors[0] if len(tensors) == 1 else torch.stack(tensors)
 
 
-def _boxed(upstream, values):
-    """``MB(upstream) * values``, or ``values`` when nothing is upstream."""
-    return values if upstream is None else magic_box(upstream) * values
+class _MagicBoxes:
+    """``magic_box`` of each tensor once per build: a cost and a baseline often share their upstream score."""
+
+    def __init__(self):
+        self._made: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        made = self._made.get(id(x))
+        if made is None:
+            made = self._made[id(x)] = (x, magic_box(x))  # x is kept, so its id is not reused
+        return made[1]
+
+    def times(self, upstream, values):
+        """``MB(upstream) * values``, or ``values`` when nothing is upstream."""
+        return values if upstream is None else self(upstream) * values
+
+
+class _Term(NamedTuple):
+    """One group's surrogate term: ``value`` stacks the group's targets (``[len(group), *shape]``, or
+    ``shape`` for one target), or is the expectation of a single enumeration-weighted target."""
+
+    group: list
+    value: torch.Tensor
+    weighted: bool = False
+
+    def total(self) -> torch.Tensor:
+        """The term's part of the surrogate: the sum over targets of each target's mean."""
+        if self.weighted:
+            return self.value
+        return self.value.mean() if len(self.group) == 1 else self.value.mean() * len(self.group)
+
+    def per_target(self) -> torch.Tensor:
+        """Each target's mean, detached: ``[len(group)]``."""
+        return self.value.detach().reshape(len(self.group), -1).mean(1)
 
 
 class _Combiner:
@@ -211,8 +259,8 @@ class _Combiner:
     def __init__(self, deps: Dependencies, scored, factors, enum_dims):
         self.deps, self.scored, self.factors, self.enum_dims = deps, scored, factors, enum_dims
 
-    def terms(self, targets, shape_of, label_of, build):
-        """``[(group, per-target expectations)]``: ``build(group, upstream scores)`` stacked, averaged per target.
+    def terms(self, targets, shape_of, label_of, build) -> list[_Term]:
+        """One :class:`_Term` per group: ``build(group, upstream scores)``, stacked over the group's targets.
 
         Targets of one shape that no enumerated node weights form one group; each weighted target is
         a group of its own.
@@ -231,10 +279,9 @@ class _Combiner:
             upstream = self.deps.upstream_stack(self.scored, group, shape, label_of)
             built = build(group, upstream)
             if weights[key] is None:
-                out.append((group, built.reshape(len(group), -1).mean(1)))
+                out.append(_Term(group, built))
             else:
-                term = _expectation(built[0], weights[key], self.enum_dims, shape, label_of(group[0]))
-                out.append((group, term.reshape(1)))
+                out.append(_Term(group, _expectation(built, weights[key], self.enum_dims, shape, label_of(group[0])), True))
         return out
 
 
