@@ -7,11 +7,12 @@ per group, however long the episode. Provenance sums over each target's own depe
 
 from __future__ import annotations
 
+import weakref
 from math import prod
 
 import torch
 
-from scgrad.core.graph import Graph, Node
+from scgrad.core.graph import CostSite, Graph, Node
 from scgrad.core.shapes import sum_to
 from scgrad.errors import ScgradError
 from scgrad.estimators.base import Downstream
@@ -112,38 +113,105 @@ class Dependencies:
     def _with_evaluators(self, result: dict) -> dict:
         if self.rerun is None:
             return result
-        return {node: down._replace(evaluate=self._evaluator(node)) for node, down in result.items()}
+        return {
+            node: down._replace(evaluate=self._evaluator(node), evaluate_many=self._many_evaluator(node))
+            for node, down in result.items()
+        }
 
     def _evaluator(self, node: Node):
         def evaluate(value: torch.Tensor) -> torch.Tensor:
-            from scgrad.core.handlers import substitute
-            from scgrad.core.record import GraphRecorder
-
-            values = {n.name: n.value for n in self.graph.nodes.values()}
-            values[node.name] = value
-            recorder = GraphRecorder(track_provenance=self.tracked)
-            with recorder, substitute(values, check_support=False):
-                self.rerun()
-            replay = recorder.graph.nodes.get(node.name)
-            if replay is None:
-                raise ScgradError(
-                    f"re-running the program to evaluate the cost downstream of node {node.name!r} did not "
-                    f"reach that node; the program must make the same random choices when re-run (no side "
-                    f"effects outside scgrad)."
-                )
-            for later in recorder.graph.nodes.values():
-                original = self.graph.nodes.get(later.name)
-                if later.order > replay.order and original is not None and not _same_distribution(original.dist, later.dist):
-                    raise ScgradError(
-                        f"node {later.name!r} is drawn from a distribution that depends on node {node.name!r}. "
-                        f"Evaluating the cost at another value of {node.name!r} holds {later.name!r} at its drawn "
-                        f"value, which would bias the gradient. Give {node.name!r} an estimator that does not "
-                        f"re-evaluate the cost (e.g. ScoreFunction()), or make {node.name!r} the last random choice "
-                        f"its costs depend on."
-                    )
-            return _downstream(node, self.downstream_of(replay, recorder.graph), detach=False).cost
+            return _downstream(node, self._replay(node, value), detach=False).cost
 
         return evaluate
+
+    def _many_evaluator(self, node: Node):
+        def evaluate_many(values: list[torch.Tensor]) -> list[torch.Tensor]:
+            stacked = self._stacked_costs(node, values) if len(values) > 1 else None
+            if stacked is None:
+                return [_downstream(node, self._replay(node, value), detach=False).cost for value in values]
+            return [_downstream(node, costs, detach=False).cost for costs in stacked]
+
+        return evaluate_many
+
+    def _stacked_costs(self, node: Node, values: list[torch.Tensor]) -> list[list] | None:
+        """Each value's downstream costs from one run of the program, with the values stacked on a new
+        batch dim left of every dim in use; ``None`` where the program does not keep that dim apart.
+
+        Kept apart means: every downstream cost comes out with the new dim in front of its own shape
+        (padded with size-1 dims to the depth in use), as ``Enumerate`` also requires of a program. A cost
+        that lacks the dim (the program reduced over it, indexed dims from the left, or the cost does not
+        depend on the node) or a run that raises sends the evaluation back to one run per value, which
+        raises any error of the program's own; a node that failed once is not tried again.
+        """
+        unstackable = _UNSTACKABLE.setdefault(node.estimator, set())
+        if node.name in unstackable:
+            return None
+        depth = max([_rank(n) for n in self.graph.nodes.values()] + [c.value.dim() for c in self.graph.costs.values()])
+        rank = len(node.dist.batch_shape) + (node.num_samples is not None)
+        count = len(values)
+        stacked = torch.stack(values).reshape((count,) + (1,) * (depth - rank) + tuple(node.value.shape))
+        try:
+            costs = self._replay(node, stacked)
+        except Exception:  # the program cannot take the stacked value; one run per value says why, if it fails again
+            costs = None
+        split = None if costs is None else _split(costs, self.graph, count, depth)
+        if split is None:
+            unstackable.add(node.name)
+        return split
+
+    def _replay(self, node: Node, value: torch.Tensor) -> list:
+        """Re-run the program with ``node`` set to ``value`` and every other node held: its downstream costs."""
+        from scgrad.core.handlers import substitute
+        from scgrad.core.record import GraphRecorder
+
+        values = {n.name: n.value for n in self.graph.nodes.values()}
+        values[node.name] = value
+        recorder = GraphRecorder(track_provenance=self.tracked)
+        with recorder, substitute(values, check_support=False):
+            self.rerun()
+        replay = recorder.graph.nodes.get(node.name)
+        if replay is None:
+            raise ScgradError(
+                f"re-running the program to evaluate the cost downstream of node {node.name!r} did not "
+                f"reach that node; the program must make the same random choices when re-run (no side "
+                f"effects outside scgrad)."
+            )
+        for later in recorder.graph.nodes.values():
+            original = self.graph.nodes.get(later.name)
+            if later.order > replay.order and original is not None and not _same_distribution(original.dist, later.dist):
+                raise ScgradError(
+                    f"node {later.name!r} is drawn from a distribution that depends on node {node.name!r}. "
+                    f"Evaluating the cost at another value of {node.name!r} holds {later.name!r} at its drawn "
+                    f"value, which would bias the gradient. Give {node.name!r} an estimator that does not "
+                    f"re-evaluate the cost (e.g. ScoreFunction()), or make {node.name!r} the last random choice "
+                    f"its costs depend on."
+                )
+        return self.downstream_of(replay, recorder.graph)
+
+
+_UNSTACKABLE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+"""Estimator -> names of its nodes whose program did not keep a stacked evaluation apart."""
+
+
+def _rank(node: Node) -> int:
+    """The number of batch dims a node's log-prob has: its distribution's, its sample dim, its enumeration dims."""
+    own = len(node.dist.batch_shape) + (node.num_samples is not None)
+    return max([own] + [-dim for dim in node.enum_dims])
+
+
+def _split(costs: list, graph: Graph, count: int, depth: int) -> list[list] | None:
+    """The costs of a stacked run as ``count`` lists of costs of the original shapes, or ``None``."""
+    slots = [[] for _ in range(count)]
+    for site in costs:
+        original = graph.costs.get(site.name)
+        if original is None:
+            return None
+        shape = tuple(original.value.shape)
+        if tuple(site.value.shape) != (count,) + (1,) * (depth - len(shape)) + shape:
+            return None
+        for slot, value in zip(slots, site.value.unbind(0)):
+            slot.append(CostSite(site.name, value.reshape(shape), site.order, site.upstream))
+    return slots
 
 
 def _count_before(orders: list[int], keys: list[int], inclusive: bool = False) -> list[int]:

@@ -19,12 +19,15 @@ class Downstream(NamedTuple):
     that the cost of one element is independent of another's sample. ``evaluate(value)``: the same
     downstream cost, not detached, with this node's value replaced by ``value`` and every other node
     held at its drawn value; it re-runs the program, which must therefore have no side effects
-    outside scgrad (``None`` where the program is not known).
+    outside scgrad (``None`` where the program is not known). ``evaluate_many(values)``: ``[evaluate(v) for v
+    in values]``, from a single run of the program when it keeps a new leading batch dim apart (see
+    ``Dependencies``), else from one run per value.
     """
 
     cost: torch.Tensor
     independent_dims: tuple[int, ...]
     evaluate: Callable[[torch.Tensor], torch.Tensor] | None = None
+    evaluate_many: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None
 
 
 class Parts(NamedTuple):

@@ -53,11 +53,12 @@ def costs_at(estimator: str, node: Node, downstream: Downstream, alternatives: l
     replaced by the alternative's entry (every other component and node held at its drawn value).
 
     Returns tensors of :func:`component_shape`, on the scale of ``downstream.cost``. Components whose elements
-    share no downstream cost (``downstream.independent_dims``) are replaced together, so the program is re-run
-    ``len(alternatives) * (number of components that share a cost)`` times: one run per alternative when every
-    element of the log-prob has a cost of its own and the node has no event dims.
+    share no downstream cost (``downstream.independent_dims``) are replaced together, and the alternatives are
+    evaluated together (``downstream.evaluate_many``), so the program is re-run once per component that shares
+    a cost (once in all when every element of the log-prob has a cost of its own and the node has no event
+    dims), or ``len(alternatives)`` times that where the program cannot take stacked values.
     """
-    if downstream.evaluate is None:
+    if downstream.evaluate_many is None:
         raise ScgradError(
             f"node {node.name!r}: {estimator} re-runs the program to evaluate its costs at other values, but the "
             f"program is not known here; build the objective with scgrad.surrogate(program, *args)."
@@ -81,9 +82,9 @@ def costs_at(estimator: str, node: Node, downstream: Downstream, alternatives: l
             view[axis] = components[axis]
             mask = mask & (torch.arange(components[axis], device=mask.device) == position).view(view)
         value_mask = mask.reshape(tuple(components) + (1,) * event_rank)
-        for slot, alternative in enumerate(alternatives):
-            cost = downstream.evaluate(torch.where(value_mask, alternative, node.value)).detach()
-            cost = cost.reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
+        costs = downstream.evaluate_many([torch.where(value_mask, alternative, node.value) for alternative in alternatives])
+        for slot, cost in enumerate(costs):
+            cost = cost.detach().reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
             results[slot] = torch.where(mask, cost, results[slot])
     return results
 

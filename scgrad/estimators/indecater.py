@@ -19,8 +19,10 @@ class IndeCateR(Estimator):
     With: ``Σ_d Σ_k ∂_θ p_θ(x_d = k) f(x_{−d}, x_d = k)`` at each draw of ``x``, averaged over draws: the cost at
     every outcome of each component, the other components (and nodes) held at their drawn values. The
     components are the elements of the node's value: batch dims whose elements each have a cost of their own are
-    handled in one re-evaluation per outcome; components that share a cost (the event dims of ``Independent``,
-    batch dims a cost sums over, draws a cost combines) take ``K − 1`` re-runs of the program each.
+    handled together; components that share a cost (the event dims of ``Independent``, batch dims a cost sums
+    over, draws a cost combines) take a re-run of the program each. Each re-run evaluates the ``K − 1`` other
+    outcomes stacked on a new leading batch dim, or one at a time where the program cannot take stacked values
+    (:attr:`Downstream.evaluate_many`).
     Requires: a ``Categorical``, ``OneHotCategorical`` or ``Bernoulli`` node (``K = 2``), or ``Independent`` of
     one; a program without side effects outside scgrad; nodes sampled after this one must not depend on its
     value (re-evaluation holds them at their drawn values, and refuses them); no enumerated node in the program.

@@ -36,9 +36,10 @@ class MeasureValued(Estimator):
       (3 re-evaluations).
 
     No score function is involved, so ``f`` need not be differentiable and the variance does not grow with the
-    dimension of the parameters. Re-evaluations run the program again (:attr:`Downstream.evaluate`), once per
-    alternative value when every element of the log-prob has a cost of its own, and once per alternative and
-    component when components share a cost (the event dims of ``Independent``, or a cost that combines draws).
+    dimension of the parameters. Re-evaluations run the program again (:attr:`Downstream.evaluate_many`): once,
+    with the alternative values stacked on a new leading batch dim, when every element of the log-prob has a
+    cost of its own; once per component when components share a cost (the event dims of ``Independent``, or a
+    cost that combines draws); and once per alternative as well where the program cannot take stacked values.
     Requires: a ``Bernoulli``, ``Categorical``, ``OneHotCategorical`` or ``Normal`` node, or ``Independent`` of
     one; a program without side effects outside scgrad; nodes sampled after this one must not depend on its
     value (re-evaluation holds them at their drawn values, and refuses them); no enumerated node in the program.

@@ -87,7 +87,7 @@ class _GivenOutcome(Estimator):
             outcome = _as_outcome(node.dist, node.value, view)
             z = view.perturb_given(outcome)
         z_given = view.perturb_given(outcome)
-        at_z, at_given = self.control(node, view, z, downstream), self.control(node, view, z_given, downstream)
+        at_z, at_given = self.controls(node, view, [z, z_given], downstream)
         score = node.log_prob
         pathwise = (at_z - at_given).mean()
         aux = variance_loss(score, (downstream.cost - at_given) / score.numel(), pathwise, [view.logits])
@@ -98,8 +98,8 @@ class _GivenOutcome(Estimator):
             aux_loss=aux,
         )
 
-    def control(self, node, view, z, downstream) -> torch.Tensor:
-        """The control variate at perturbed logits ``z``, one value per log-prob element."""
+    def controls(self, node, view, perturbed: list[torch.Tensor], downstream) -> list[torch.Tensor]:
+        """The control variate at each of the ``perturbed`` logits, one value per log-prob element."""
         raise NotImplementedError
 
 
@@ -121,13 +121,15 @@ class REBAR(_GivenOutcome):
     Approximates: ``d/dθ E_{b~p_θ}[f(b)]`` for a discrete node with logits θ.
     With: ``(f(b) - η f(σ_λ(z~))) d log p(b) + η d f(σ_λ(z)) - η d f(σ_λ(z~))``, ``σ_λ`` the Concrete
     relaxation at temperature λ (``sigmoid(z/λ)``, or ``softmax(z/λ)``), ``z~ ~ p(z | b)``. The cost is
-    evaluated at the two relaxed values by re-running the program (every other node held at its drawn
-    value), so the program must have no side effects outside scgrad and be defined at relaxed values.
+    evaluated at the two relaxed values by re-running the program once with both stacked on a new batch dim
+    left of every dim in use (every other node held at its drawn value), or twice where the program does
+    not keep that dim apart (see ``Downstream.evaluate_many``); so the program must have no side effects
+    outside scgrad and be defined at relaxed values.
     η and λ are parameters, tuned by ``Objective.backward()`` to minimise the estimator's variance.
     Requires: ``Bernoulli`` or ``OneHotCategorical`` (or ``Independent`` of them); costs differentiable at
     relaxed values; no random choice after this node whose distribution depends on it.
-    Bias: none, for any η and λ. First order only: second derivatives are not unbiased. Costs 2 program
-    evaluations per step.
+    Bias: none, for any η and λ. First order only: second derivatives are not unbiased. Costs 1 program
+    evaluation per step (2 where the program cannot take the stacked values).
     Paper: Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein 2017.
 
     Args:
@@ -142,10 +144,11 @@ class REBAR(_GivenOutcome):
         self.temperature = Temperature(temperature, learnable=True)
         self.eta = nn.Parameter(torch.tensor(float(eta)))
 
-    def control(self, node, view, z, downstream):
-        if downstream.evaluate is None:
+    def controls(self, node, view, perturbed, downstream):
+        if downstream.evaluate_many is None:
             raise ScgradError(f"node {node.name!r}: REBAR re-runs the program; build the objective with scgrad.surrogate.")
-        return self.eta * downstream.evaluate(view.relax(z, self.temperature()))
+        temperature = self.temperature()
+        return [self.eta * cost for cost in downstream.evaluate_many([view.relax(z, temperature) for z in perturbed])]
 
 
 class RELAX(_GivenOutcome):
@@ -171,8 +174,8 @@ class RELAX(_GivenOutcome):
         super().__init__()
         self.net = default_control() if control is None else control
 
-    def control(self, node, view, z, downstream):
-        return _apply_control(self.net, node, z)
+    def controls(self, node, view, perturbed, downstream):
+        return [_apply_control(self.net, node, z) for z in perturbed]
 
 
 class LAX(Estimator):
