@@ -17,9 +17,11 @@ which part of the program depends on the node) once, with the two relaxed values
 Before timing, each pair is checked, on a float64 copy, to give the same gradient (model parameters,
 and the estimator's own parameters for REBAR) from the same random numbers, so the two sides compute
 the same estimator. A step is ``zero_grad``, forward, backward and an SGD step; the sides alternate
-step by step, and the median over many steps is reported, in wall-clock time and in the thread's CPU
+step by step. Reported: the median step time of each side, in wall-clock time and in the thread's CPU
 time (with one torch thread every op runs on the calling thread, forward and backward alike; CPU time
-leaves out the time the process waited for a core, so it is the steadier figure on a busy machine).
+leaves out the time the process waited for a core), and the ratio as the median over steps of
+scgrad's time over the hand-written side's in the same step, with a distribution-free 95% confidence
+interval for that median (pairing the two sides step by step cancels the machine's slow drifts).
 Pixels are synthetic Bernoulli(0.3) draws: the timing does not depend on the data. Prints the ratios
 and writes JSON.
 
@@ -240,15 +242,32 @@ def time_pair(ours, theirs, model, tuning_ours=(), tuning_theirs=(), steps=200, 
                 times[name, "wall"].append(wall)
                 times[name, "cpu"].append(cpu)
     ms = {key: statistics.median(ts) * 1e3 for key, ts in times.items()}
+    wall, wall_low, wall_high = paired_ratio(times["scgrad", "wall"], times["by_hand", "wall"])
+    cpu, cpu_low, cpu_high = paired_ratio(times["scgrad", "cpu"], times["by_hand", "cpu"])
     return {
         "scgrad_ms": ms["scgrad", "wall"],
         "by_hand_ms": ms["by_hand", "wall"],
-        "ratio": ms["scgrad", "wall"] / ms["by_hand", "wall"],
+        "ratio": wall,
+        "ratio_ci95": [wall_low, wall_high],
         "scgrad_cpu_ms": ms["scgrad", "cpu"],
         "by_hand_cpu_ms": ms["by_hand", "cpu"],
-        "cpu_ratio": ms["scgrad", "cpu"] / ms["by_hand", "cpu"],
+        "cpu_ratio": cpu,
+        "cpu_ratio_ci95": [cpu_low, cpu_high],
         "steps": steps,
     }
+
+
+def paired_ratio(ours, theirs):
+    """Median over steps of ``ours[i] / theirs[i]``, and a 95% confidence interval for it.
+
+    The interval is the distribution-free one for a median: the order statistics ``n/2 ± 1.96 √n / 2``
+    of the sorted ratios.
+    """
+    ratios = sorted(a / b for a, b in zip(ours, theirs))
+    n = len(ratios)
+    half_width = 1.96 * math.sqrt(n) / 2
+    low, high = max(math.floor(n / 2 - half_width), 0), min(math.ceil(n / 2 + half_width), n - 1)
+    return statistics.median(ratios), ratios[low], ratios[high]
 
 
 def cases():
@@ -311,8 +330,10 @@ def main(argv=None):
         results[name] = time_pair(ours, theirs, *params, steps=args.steps, warmup=args.warmup)
         r = results[name]
         print(
-            f"{name:26s} scgrad {r['scgrad_ms']:7.3f} ms  by hand {r['by_hand_ms']:7.3f} ms  ratio {r['ratio']:.3f}"
-            f"   (thread CPU time: {r['scgrad_cpu_ms']:7.3f} / {r['by_hand_cpu_ms']:7.3f} ms, ratio {r['cpu_ratio']:.3f})",
+            f"{name:26s} scgrad {r['scgrad_ms']:7.3f} ms  by hand {r['by_hand_ms']:7.3f} ms  "
+            f"ratio {r['ratio']:.3f} [{r['ratio_ci95'][0]:.3f}, {r['ratio_ci95'][1]:.3f}]"
+            f"   (thread CPU time: {r['scgrad_cpu_ms']:7.3f} / {r['by_hand_cpu_ms']:7.3f} ms, "
+            f"ratio {r['cpu_ratio']:.3f} [{r['cpu_ratio_ci95'][0]:.3f}, {r['cpu_ratio_ci95'][1]:.3f}])",
             flush=True,
         )
     machine = {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads}
