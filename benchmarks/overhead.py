@@ -10,7 +10,9 @@ The hand-written sides are what a PyTorch user would write for the same estimato
 object where none is needed (Gumbel-softmax), the decoder alone evaluated at the two relaxed values
 (REBAR). Two more pairs separate what scgrad's API makes the program do from scgrad's own bookkeeping:
 ``vae_gumbel_softmax_same_q``, where the hand-written side also builds the (validated)
-``OneHotCategorical`` that an scgrad program must pass to ``scgrad.sample``, and ``vae_rebar_rerun``,
+``OneHotCategorical`` that an scgrad program must pass to ``scgrad.sample`` (and
+``vae_gumbel_softmax_unvalidated``, where the scgrad program builds it with ``validate_args=False``,
+torch's switch for skipping the checks of its arguments), and ``vae_rebar_rerun``,
 where it also re-runs the encoder once, as scgrad's REBAR re-runs the whole program (it cannot know
 which part of the program depends on the node) once, with the two relaxed values stacked.
 
@@ -67,11 +69,11 @@ def nll_of(decoder, x, z):
     return -D.Independent(D.Bernoulli(logits=decoder(z.flatten(-2))), 1).log_prob(x)
 
 
-def vae_scgrad(encoder, decoder, x, estimator):
+def vae_scgrad(encoder, decoder, x, estimator, validate_args=None):
     def program():
         logits = encoder(x).view(-1, LATENTS, CATEGORIES)
         scgrad.cost("kl", kl_to_uniform(logits))
-        q = D.Independent(D.OneHotCategorical(logits=logits), 1)
+        q = D.Independent(D.OneHotCategorical(logits=logits, validate_args=validate_args), 1)
         z = scgrad.sample("z", q, estimator, num_samples=SAMPLES)
         scgrad.cost("nll", nll_of(decoder, x, z))
 
@@ -287,6 +289,11 @@ def cases():
         "vae_gumbel_softmax_same_q": (
             lambda: vae_scgrad(encoder, decoder, x, relaxed),
             lambda: vae_gumbel_by_hand(encoder, decoder, x, same_distribution=True),
+            model,
+        ),
+        "vae_gumbel_softmax_unvalidated": (
+            lambda: vae_scgrad(encoder, decoder, x, relaxed, validate_args=False),
+            lambda: vae_gumbel_by_hand(encoder, decoder, x),
             model,
         ),
         "vae_rebar": (
