@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import torch
 
+from scgrad.core.batched_log_prob import fill_log_probs
 from scgrad.core.dependencies import Dependencies
 from scgrad.core.first_order import first_order_only
 from scgrad.core.graph import Graph
@@ -26,6 +27,7 @@ from scgrad.core.record import GraphRecorder
 from scgrad.core.runtime import find
 from scgrad.core.shapes import has_dim
 from scgrad.errors import CombinedDrawsError, ScgradError
+from scgrad.estimators.score_function import ScoreFunction
 
 
 @dataclass
@@ -132,6 +134,7 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
             f"scgrad.cost(name, tensor)."
         )
     nodes = list(graph.nodes.values())
+    fill_log_probs([n for n in nodes if isinstance(n.estimator, ScoreFunction)])
     deps = Dependencies(graph, tracked, rerun)
     downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}

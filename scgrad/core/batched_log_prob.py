@@ -1,0 +1,62 @@
+"""The log-probabilities of many alike nodes in one call: an episode's actions, step after step.
+
+A program that samples one action per step records hundreds of nodes from distributions of the same
+type and shape. Computing their log-probabilities one node at a time costs a distribution call each
+(and, with torch's argument validation, a support check each); stacking their parameters and values
+and calling the distribution once gives the same numbers and gradients for a fraction of the time.
+Only distributions whose log-probability is an elementwise function of named parameters are batched:
+``Bernoulli``, ``Categorical`` and ``OneHotCategorical`` (from their logits, as their ``log_prob``
+reads them) and ``Normal``; the surrogate batches the nodes of ``ScoreFunction`` estimators.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributions as D
+
+from scgrad.core.graph import Node
+
+_PARAMETERS = {D.Bernoulli: ("logits",), D.Categorical: ("logits",), D.OneHotCategorical: ("logits",), D.Normal: ("loc", "scale")}
+
+
+def fill_log_probs(nodes: list[Node]) -> None:
+    """Compute ``node.log_prob`` for every node of ``nodes`` that has none yet, in batches of alike nodes.
+
+    Alike: the same distribution type (one of the batched ones), batch shape, value shape, number of
+    draws, dtype and device, and the same choice of argument validation. A node alone in its kind, or of
+    another kind, is left to compute its own on first use.
+    """
+    kinds: dict[tuple, list[Node]] = {}
+    for node in nodes:
+        names = _PARAMETERS.get(type(node.dist))
+        if names is None or node._log_prob is not None or node.enum_dims or not isinstance(node.value, torch.Tensor):
+            continue
+        key = (type(node.dist), node.dist.batch_shape, node.value.shape, node.num_samples, node.value.dtype,
+               node.value.device, node.dist._validate_args)
+        kinds.setdefault(key, []).append(node)
+    for (kind, *_, validate), alike in kinds.items():
+        if len(alike) < 2:
+            continue
+        stacked = {name: torch.stack([getattr(node.dist, name) for node in alike]) for name in _PARAMETERS[kind]}
+        if alike[0].num_samples is not None:  # values are [S, *batch]: parameters take the draws' dim after the stack
+            stacked = {name: value.unsqueeze(1) for name, value in stacked.items()}
+        values = torch.stack([node.value for node in alike])
+        for node, log_prob in zip(alike, _log_prob(kind, stacked, values, validate).unbind(0)):
+            node._log_prob = log_prob
+
+
+def _log_prob(kind, parameters: dict, values: torch.Tensor, validate: bool) -> torch.Tensor:
+    """``kind(**parameters).log_prob(values)``; for a categorical, from the given logits as they are.
+
+    A categorical distribution normalises its logits when built; the nodes' logits are normalised
+    already, and normalising them again would move them by rounding, so the gather that torch's
+    ``Categorical.log_prob`` does is done here on them directly (the same numbers as node by node).
+    """
+    batched = kind(**parameters, validate_args=validate)
+    if kind not in (D.Categorical, D.OneHotCategorical):
+        return batched.log_prob(values)
+    if validate:
+        batched._validate_sample(values)
+    indices = values.max(-1)[1] if kind is D.OneHotCategorical else values.long()
+    indices, log_pmf = torch.broadcast_tensors(indices.unsqueeze(-1), parameters["logits"])
+    return log_pmf.gather(-1, indices[..., :1]).squeeze(-1)
