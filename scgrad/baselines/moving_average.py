@@ -37,20 +37,53 @@ class MovingAverage(Baseline):
         self.group = distributed.check_group(group, "MovingAverage")
         self.register_buffer("average", torch.zeros(()))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        self._pending: list[tuple[int, torch.Tensor]] = []  # (node order, cost) read but not yet absorbed
+        self._prediction: tuple | None = None  # (average, what the prediction was made for, the prediction)
 
     def forward(self, node, downstream) -> Prediction:
-        cost = downstream.cost
-        value = self.average.to(dtype=cost.dtype, device=cost.device).expand(cost.shape)
+        cost = downstream.cost.detach()
         group = self._process_group(node)
-        if group is None:
-            current = cost.detach().mean()
-        else:
-            total, count = distributed.all_sum_and_count(cost.detach().sum(), cost.numel(), group)
-            current = (total / count).to(cost.dtype)
-        return Prediction(value, update=lambda: self._observe(current))
+        if group is not None:
+            total, count = distributed.all_sum_and_count(cost.sum(), cost.numel(), group)
+            cost = (total / count).to(cost.dtype)
+        if self._pending and node.order <= self._pending[-1][0]:  # left by a build that failed before its updates
+            self._pending.clear()
+        self._pending.append((node.order, cost))
+        return Prediction(self._predict(downstream.cost), update=self._absorb)
 
-    def _observe(self, current: torch.Tensor) -> None:
-        current = current.to(dtype=self.average.dtype, device=self.average.device)
-        blended = torch.lerp(self.average, current, 1 - self.decay)  # decay * average + (1 - decay) * current
-        self.average = torch.where(self.count == 0, current, blended)
-        self.count += 1
+    def _predict(self, cost: torch.Tensor) -> torch.Tensor:
+        """The average, in the cost's dtype, device and shape: one view shared by the nodes of a build."""
+        average, made = self.average, self._prediction
+        key = (average._version, cost.shape, cost.dtype, cost.device)  # the version: changed in place (load_state_dict)
+        if made is None or made[0] is not average or made[1] != key:
+            value = average.to(dtype=cost.dtype, device=cost.device).expand(cost.shape)
+            made = self._prediction = (average, key, value)
+        return made[2]
+
+    def _absorb(self) -> None:
+        """Fold every cost read since the last update into the average, in the order the nodes read them.
+
+        The nodes of one build that share this baseline all read the average first (their updates run
+        once every node has its prediction), so their updates are applied together, at the first call:
+        the mean costs ``c_1..c_n`` of ``n`` nodes (over every rank's elements with ``group``) give
+        ``decay**n * average + (1 - decay) * sum_i decay**(n - i) * c_i``, or, with no history, the same
+        sum started from ``c_1``: what ``n`` updates one by one give.
+        """
+        if not self._pending:
+            return
+        costs = _means([cost for _, cost in self._pending]).to(dtype=self.average.dtype, device=self.average.device)
+        self._pending.clear()
+        n = costs.shape[0]
+        powers = self.decay ** torch.arange(n - 1, -1, -1, dtype=costs.dtype, device=costs.device)
+        weighted = (1 - self.decay) * powers * costs
+        started = self.decay**n * self.average + weighted.sum()
+        fresh = self.decay ** (n - 1) * costs[0] + weighted[1:].sum()
+        self.average = torch.where(self.count == 0, fresh, started)
+        self.count += n
+
+
+def _means(costs: list[torch.Tensor]) -> torch.Tensor:
+    """``[c.mean() for c in costs]`` as one tensor; one reduction when the costs share a shape."""
+    if all(cost.shape == costs[0].shape for cost in costs):
+        return torch.stack(costs).reshape(len(costs), -1).mean(1)
+    return torch.stack([cost.mean() for cost in costs])

@@ -78,8 +78,8 @@ class Dependencies:
         if self.tracked:
             costs_of = _costs_by_node(self.graph)
             for node in nodes:
-                result[node] = _downstream(node, costs_of.get(node.name, []), detach=True)
-            return self._with_evaluators(result)
+                result[node] = _downstream(node, costs_of.get(node.name, []), detach=True)._replace(**self._evaluators(node))
+            return result
         costs = list(self.graph.costs.values())
         orders = [c.order for c in costs]
         groups: dict[tuple, list[Node]] = {}
@@ -98,11 +98,20 @@ class Dependencies:
                 same = _total(template, later, detach=True)
                 suffix = [same] * (len(later) + 1)
             else:
-                shares = torch.stack([_share(site, template, detach=True).expand(shape) for site in later])
+                values = [site.value for site in later]
+                if all(value.shape == shape for value in values):  # each cost's share is itself over its size
+                    shares = torch.stack(values).detach() / max(prod(shape), 1)
+                else:
+                    shares = torch.stack([_share(site, template, detach=True).expand(shape) for site in later])
                 suffix = torch.cat([shares.flip(0).cumsum(0).flip(0), shares.new_zeros((1,) + shape)]) * prod(shape)
+            rows = suffix if isinstance(suffix, list) else suffix.unbind(0)
+            dims: dict[frozenset, tuple] = {}
             for node, first in zip(members, firsts):
-                result[node] = Downstream(suffix[first - start], tuple(sorted(independent[first - start])))
-        return self._with_evaluators(result)
+                kept = independent[first - start]
+                if kept not in dims:
+                    dims[kept] = tuple(sorted(kept))
+                result[node] = Downstream(rows[first - start], dims[kept], **self._evaluators(node))
+        return result
 
     def downstream_of(self, node: Node, graph: Graph) -> list:
         """The costs of ``graph`` that depend on ``node`` (``node`` may come from another run)."""
@@ -110,13 +119,11 @@ class Dependencies:
             return _costs_by_node(graph).get(node.name, [])
         return [c for c in graph.costs.values() if c.order > node.order]
 
-    def _with_evaluators(self, result: dict) -> dict:
+    def _evaluators(self, node: Node) -> dict:
+        """``Downstream``'s evaluator fields for ``node``: none where the program is not known."""
         if self.rerun is None:
-            return result
-        return {
-            node: down._replace(evaluate=self._evaluator(node), evaluate_many=self._many_evaluator(node))
-            for node, down in result.items()
-        }
+            return {}
+        return {"evaluate": self._evaluator(node), "evaluate_many": self._many_evaluator(node)}
 
     def _evaluator(self, node: Node):
         def evaluate(value: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,49 @@ def test_moving_average_state_round_trips():
         scgrad.MovingAverage(decay=1.0)
 
 
+def episode(policy, rewards, baseline):
+    for t in range(len(rewards)):
+        action = scgrad.sample(f"a{t}", D.Bernoulli(logits=policy[t]), scgrad.ScoreFunction(baseline))
+        scgrad.cost(f"r{t}", -rewards[t] * action)
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.6])
+def test_a_moving_average_shared_by_an_episode_absorbs_its_nodes_in_order(decay):
+    """One build's updates are applied together; the average is the one of updates made one by one."""
+    torch.manual_seed(0)
+    policy = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    average = scgrad.MovingAverage(decay=decay).double()
+    expected, count = 0.0, 0
+    for _ in range(3):
+        objective = scgrad.surrogate(episode, policy, torch.rand(5, dtype=torch.float64), average)
+        for name in objective.graph.nodes:  # every node read the average of before this build
+            assert float(objective.parts[name].baseline) == pytest.approx(expected, abs=1e-12)
+        for name in objective.graph.nodes:
+            later = [c for c in objective.graph.costs.values() if c.order > objective.graph.nodes[name].order]
+            to_go = sum(float(c.value) for c in later)  # the node's downstream cost
+            expected = to_go if count == 0 else decay * expected + (1 - decay) * to_go
+            count += 1
+        assert float(average.average) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        assert int(average.count) == count
+
+
+def test_a_build_that_fails_leaves_a_moving_average_as_it_was():
+    policy = torch.zeros(2, requires_grad=True)
+    average = scgrad.MovingAverage(decay=0.5)
+    scgrad.surrogate(episode, policy, torch.ones(2), average)
+    before = (average.average.clone(), average.count.clone())
+
+    def fails_after_the_average_was_read():
+        episode(policy, torch.ones(2), average)
+        scgrad.sample("last", D.Bernoulli(logits=policy[0]), scgrad.ScoreFunction(scgrad.LeaveOneOut()))  # one draw
+
+    with pytest.raises(scgrad.ScgradError, match="needs several draws"):
+        scgrad.surrogate(fails_after_the_average_was_read)
+    assert torch.equal(average.average, before[0]) and torch.equal(average.count, before[1])
+    scgrad.surrogate(episode, policy, torch.ones(2), average)
+    assert int(average.count) == 4  # the failed build's two reads were dropped, not absorbed now
+
+
 class UpdatedFirst(scgrad.MovingAverage):
     """The peer-library mistake: the average absorbs the current cost before it is used."""
 
