@@ -38,7 +38,7 @@ class MovingAverage(Baseline):
         self.register_buffer("average", torch.zeros(()))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
         self._pending: list[tuple[int, torch.Tensor]] = []  # (node order, cost) read but not yet absorbed
-        self._prediction: tuple | None = None  # (average, what the prediction was made for, the prediction)
+        self._prediction: tuple | None = None  # (average, shape, the average expanded to that shape)
 
     def forward(self, node, downstream) -> Prediction:
         cost = downstream.cost.detach()
@@ -46,18 +46,25 @@ class MovingAverage(Baseline):
         if group is not None:
             total, count = distributed.all_sum_and_count(cost.sum(), cost.numel(), group)
             cost = (total / count).to(cost.dtype)
-        if self._pending and node.order <= self._pending[-1][0]:  # left by a build that failed before its updates
+        if self._pending and node.order <= self._pending[-1][0]:
+            # Left by a build that failed before its updates. (Stale costs a later node of the next build
+            # would not reveal are absorbed with it: a baseline of past costs, still unbiased.)
             self._pending.clear()
         self._pending.append((node.order, cost))
         return Prediction(self._predict(downstream.cost), update=self._absorb)
 
     def _predict(self, cost: torch.Tensor) -> torch.Tensor:
-        """The average, in the cost's dtype, device and shape: one view shared by the nodes of a build."""
-        average, made = self.average, self._prediction
-        key = (average._version, cost.shape, cost.dtype, cost.device)  # the version: changed in place (load_state_dict)
-        if made is None or made[0] is not average or made[1] != key:
-            value = average.to(dtype=cost.dtype, device=cost.device).expand(cost.shape)
-            made = self._prediction = (average, key, value)
+        """The average in the cost's shape: one view of the buffer, shared by the nodes of a build.
+
+        A view follows the buffer when it changes in place (``load_state_dict``); a copy in another dtype
+        or device would not, so it is made anew at each call, as it is under ``torch.compile``.
+        """
+        average = self.average
+        if torch.compiler.is_compiling() or average.dtype != cost.dtype or average.device != cost.device:
+            return average.to(dtype=cost.dtype, device=cost.device).expand(cost.shape)
+        made = self._prediction
+        if made is None or made[0] is not average or made[1] != cost.shape:
+            made = self._prediction = (average, cost.shape, average.expand(cost.shape))
         return made[2]
 
     def _absorb(self) -> None:

@@ -15,6 +15,7 @@ import torch
 import torch.distributions as D
 
 from scgrad.core.graph import Node
+from scgrad.core.provenance import strip
 
 _PARAMETERS = {D.Bernoulli: ("logits",), D.Categorical: ("logits",), D.OneHotCategorical: ("logits",), D.Normal: ("loc", "scale")}
 
@@ -22,17 +23,22 @@ _PARAMETERS = {D.Bernoulli: ("logits",), D.Categorical: ("logits",), D.OneHotCat
 def fill_log_probs(nodes: list[Node]) -> None:
     """Compute ``node.log_prob`` for every node of ``nodes`` that has none yet, in batches of alike nodes.
 
-    Alike: the same distribution type (one of the batched ones), batch shape, value shape, number of
-    draws, dtype and device, and the same choice of argument validation. A node alone in its kind, or of
-    another kind, is left to compute its own on first use.
+    Alike: the same distribution type (one of the batched ones), parameter shapes and dtypes, value shape
+    (exactly the draws' and the distribution's shape: a value that broadcasts further is left alone),
+    dtype and device, and the same choice of argument validation. A node alone in its kind, or of another
+    kind, is left to compute its own on first use.
     """
     kinds: dict[tuple, list[Node]] = {}
     for node in nodes:
-        names = _PARAMETERS.get(type(node.dist))
-        if names is None or node._log_prob is not None or node.enum_dims or not isinstance(node.value, torch.Tensor):
+        dist, value = node.dist, node.value
+        names = _PARAMETERS.get(type(dist))
+        if names is None or node._log_prob is not None or node.enum_dims or not isinstance(value, torch.Tensor):
             continue
-        key = (type(node.dist), node.dist.batch_shape, node.value.shape, node.num_samples, node.value.dtype,
-               node.value.device, node.dist._validate_args)
+        draws = () if node.num_samples is None else (node.num_samples,)
+        if value.shape != draws + dist.batch_shape + dist.event_shape:
+            continue
+        parameters = tuple((getattr(dist, name).shape, getattr(dist, name).dtype) for name in names)
+        key = (type(dist), parameters, value.shape, node.num_samples, value.dtype, value.device, dist._validate_args)
         kinds.setdefault(key, []).append(node)
     for (kind, *_, validate), alike in kinds.items():
         if len(alike) < 2:
@@ -41,7 +47,7 @@ def fill_log_probs(nodes: list[Node]) -> None:
         if alike[0].num_samples is not None:  # values are [S, *batch]: parameters take the draws' dim after the stack
             stacked = {name: value.unsqueeze(1) for name, value in stacked.items()}
         values = torch.stack([node.value for node in alike])
-        for node, log_prob in zip(alike, _log_prob(kind, stacked, values, validate).unbind(0)):
+        for node, log_prob in zip(alike, strip(_log_prob(kind, stacked, values, validate)).unbind(0)):
             node._log_prob = log_prob
 
 

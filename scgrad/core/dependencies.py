@@ -132,8 +132,11 @@ class Dependencies:
         return evaluate
 
     def _many_evaluator(self, node: Node):
-        def evaluate_many(values: list[torch.Tensor]) -> list[torch.Tensor]:
-            stacked = self._stacked_costs(node, values) if len(values) > 1 else None
+        def evaluate_many(values: list[torch.Tensor], stacked: bool = False) -> list[torch.Tensor]:
+            # Under torch.compile a program that cannot take the stacked value fails while tracing,
+            # where the fallback cannot catch it: one run per value there.
+            try_stacked = stacked and len(values) > 1 and not torch.compiler.is_compiling()
+            stacked = self._stacked_costs(node, values) if try_stacked else None
             if stacked is None:
                 return [_downstream(node, self._replay(node, value), detach=False).cost for value in values]
             return [_downstream(node, costs, detach=False).cost for costs in stacked]
@@ -142,13 +145,16 @@ class Dependencies:
 
     def _stacked_costs(self, node: Node, values: list[torch.Tensor]) -> list[list] | None:
         """Each value's downstream costs from one run of the program, with the values stacked on a new
-        batch dim left of every dim in use; ``None`` where the program does not keep that dim apart.
+        batch dim left of every dim in use; ``None`` where the run shows the program does not take them.
 
-        Kept apart means: every downstream cost comes out with the new dim in front of its own shape
-        (padded with size-1 dims to the depth in use), as ``Enumerate`` also requires of a program. A cost
-        that lacks the dim (the program reduced over it, indexed dims from the left, or the cost does not
-        depend on the node) or a run that raises sends the evaluation back to one run per value, which
-        raises any error of the program's own; a node that failed once is not tried again.
+        The program must keep that dim apart, as ``Enumerate`` also requires: count dims from the right
+        in every reduction, softmax, index and reshape. That is the estimator's opt-in
+        (``stack_evaluations=True``), because it cannot be checked: a shape-preserving operation over a
+        dim counted from the left (``log_softmax(dim=1)``) would mix the values and bias the gradient.
+        What can be seen is refused: a downstream cost without the new dim in front of its own shape
+        (padded with size-1 dims to the depth in use), or a run that raises, sends the evaluation back to
+        one run per value (which raises any error of the program's own), and that node is not tried
+        stacked again.
         """
         unstackable = _UNSTACKABLE.setdefault(node.estimator, set())
         if node.name in unstackable:

@@ -39,8 +39,8 @@ class Objective:
         cost: the detached Monte-Carlo estimate of ``E[sum of costs]`` (equal to ``loss`` in value).
         costs: that estimate per cost name (a dict built from ``per_cost`` on each access).
         per_cost: the estimates of the costs, in the order of ``cost_names`` (detached).
-        (These three are computed on first access, so a training step that reads only ``loss`` pays
-        for none of them.)
+        (Each cost's estimate is kept, detached, as the surrogate is built; these three are put
+        together on first access.)
         graph: the recorded nodes and costs.
         aux_loss: the sum of what the estimators' learned parts minimise (a critic's squared error, a
             control variate's variance), or ``None``.
@@ -64,7 +64,7 @@ class Objective:
     def per_cost(self) -> torch.Tensor:
         """The estimate of each cost's expectation (detached), in the order of :attr:`cost_names`."""
         if self._per_cost is None:
-            estimates = [term.per_target() for term in self.cost_terms]
+            estimates = [term.estimate for term in self.cost_terms]
             self._per_cost = estimates[0] if len(estimates) == 1 else torch.cat(estimates)
         return self._per_cost
 
@@ -183,7 +183,7 @@ def build_objective(graph: Graph, tracked: bool = False, rerun=None) -> Objectiv
 
     loss = None
     for term in cost_terms + baseline_terms:
-        loss = term.total() if loss is None else loss + term.total()
+        loss = term.total if loss is None else loss + term.total
     for extra in extras:
         loss = loss + extra
     # Eagerly, a non-finite surrogate is refused with the cost or node at fault. Under torch.compile the
@@ -238,22 +238,21 @@ class _MagicBoxes:
 
 
 class _Term(NamedTuple):
-    """One group's surrogate term: ``value`` stacks the group's targets (``[len(group), *shape]``, or
-    ``shape`` for one target), or is the expectation of a single enumeration-weighted target."""
+    """One group's surrogate term: ``total``, its part of the surrogate (the sum over the group's targets of
+    each target's mean, or the expectation of a single enumeration-weighted target), and ``estimate``,
+    each target's value, detached (``[len(group)]``)."""
 
     group: list
-    value: torch.Tensor
-    weighted: bool = False
+    total: torch.Tensor
+    estimate: torch.Tensor
 
-    def total(self) -> torch.Tensor:
-        """The term's part of the surrogate: the sum over targets of each target's mean."""
-        if self.weighted:
-            return self.value
-        return self.value.mean() if len(self.group) == 1 else self.value.mean() * len(self.group)
-
-    def per_target(self) -> torch.Tensor:
-        """Each target's mean, detached: ``[len(group)]``."""
-        return self.value.detach().reshape(len(self.group), -1).mean(1)
+    @classmethod
+    def of(cls, group: list, built: torch.Tensor) -> "_Term":
+        """From ``built``: the group's targets stacked (``[len(group), *shape]``, or ``shape`` for one)."""
+        if len(group) == 1:
+            total = built.mean()
+            return cls(group, total, total.detach().reshape(1))
+        return cls(group, built.mean() * len(group), built.detach().reshape(len(group), -1).mean(1))
 
 
 class _Combiner:
@@ -282,9 +281,10 @@ class _Combiner:
             upstream = self.deps.upstream_stack(self.scored, group, shape, label_of)
             built = build(group, upstream)
             if weights[key] is None:
-                out.append(_Term(group, built))
+                out.append(_Term.of(group, built))
             else:
-                out.append(_Term(group, _expectation(built, weights[key], self.enum_dims, shape, label_of(group[0])), True))
+                expectation = _expectation(built, weights[key], self.enum_dims, shape, label_of(group[0]))
+                out.append(_Term(group, expectation, expectation.detach().reshape(1)))
         return out
 
 

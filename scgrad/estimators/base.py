@@ -19,9 +19,10 @@ class Downstream(NamedTuple):
     that the cost of one element is independent of another's sample. ``evaluate(value)``: the same
     downstream cost, not detached, with this node's value replaced by ``value`` and every other node
     held at its drawn value; it re-runs the program, which must therefore have no side effects
-    outside scgrad (``None`` where the program is not known). ``evaluate_many(values)``: ``[evaluate(v) for v
-    in values]``, from a single run of the program when it keeps a new leading batch dim apart (see
-    ``Dependencies``), else from one run per value.
+    outside scgrad (``None`` where the program is not known). ``evaluate_many(values, stacked=False)``:
+    ``[evaluate(v) for v in values]``; with ``stacked=True``, from a single run of the program with the
+    values stacked on a new leading batch dim, which is correct only for a program that counts every dim
+    from the right (see ``Dependencies._stacked_costs``; estimators expose it as ``stack_evaluations``).
     """
 
     cost: torch.Tensor

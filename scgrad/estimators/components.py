@@ -48,19 +48,21 @@ def drawn_cost(node: Node, downstream: Downstream) -> torch.Tensor:
     return downstream.cost.detach().reshape(tuple(shape) + (1,) * extra).expand(component_shape(node))
 
 
-def costs_at(estimator: str, node: Node, downstream: Downstream, alternatives: list[torch.Tensor]) -> list[torch.Tensor]:
+def costs_at(estimator, node: Node, downstream: Downstream, alternatives: list[torch.Tensor]) -> list[torch.Tensor]:
     """For each alternative value: the detached downstream cost of every component with that component alone
     replaced by the alternative's entry (every other component and node held at its drawn value).
 
     Returns tensors of :func:`component_shape`, on the scale of ``downstream.cost``. Components whose elements
-    share no downstream cost (``downstream.independent_dims``) are replaced together, and the alternatives are
-    evaluated together (``downstream.evaluate_many``), so the program is re-run once per component that shares
-    a cost (once in all when every element of the log-prob has a cost of its own and the node has no event
-    dims), or ``len(alternatives)`` times that where the program cannot take stacked values.
+    share no downstream cost (``downstream.independent_dims``) are replaced together, so the program is re-run
+    ``len(alternatives)`` times per component that shares a cost (``len(alternatives)`` times in all when every
+    element of the log-prob has a cost of its own and the node has no event dims), or once per such component
+    with ``estimator.stack_evaluations`` (all alternatives stacked in one run; see ``Downstream.evaluate_many``).
+    ``estimator`` is the estimator asking, named in errors.
     """
+    name = type(estimator).__name__
     if downstream.evaluate_many is None:
         raise ScgradError(
-            f"node {node.name!r}: {estimator} re-runs the program to evaluate its costs at other values, but the "
+            f"node {node.name!r}: {name} re-runs the program to evaluate its costs at other values, but the "
             f"program is not known here; build the objective with scgrad.surrogate(program, *args)."
         )
     shape = node.log_prob.shape
@@ -69,7 +71,7 @@ def costs_at(estimator: str, node: Node, downstream: Downstream, alternatives: l
     for alternative in alternatives:
         if alternative.shape != node.value.shape:
             raise ScgradError(
-                f"node {node.name!r}: {estimator} built an alternative value of shape {tuple(alternative.shape)} "
+                f"node {node.name!r}: {name} built an alternative value of shape {tuple(alternative.shape)} "
                 f"for a value of shape {tuple(node.value.shape)}."
             )
     shared = [len(shape) + d for d in range(-len(shape), 0) if shape[d] > 1 and d not in downstream.independent_dims]
@@ -82,7 +84,8 @@ def costs_at(estimator: str, node: Node, downstream: Downstream, alternatives: l
             view[axis] = components[axis]
             mask = mask & (torch.arange(components[axis], device=mask.device) == position).view(view)
         value_mask = mask.reshape(tuple(components) + (1,) * event_rank)
-        costs = downstream.evaluate_many([torch.where(value_mask, alternative, node.value) for alternative in alternatives])
+        values = [torch.where(value_mask, alternative, node.value) for alternative in alternatives]
+        costs = downstream.evaluate_many(values, stacked=estimator.stack_evaluations)
         for slot, cost in enumerate(costs):
             cost = cost.detach().reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
             results[slot] = torch.where(mask, cost, results[slot])
@@ -90,7 +93,7 @@ def costs_at(estimator: str, node: Node, downstream: Downstream, alternatives: l
 
 
 
-def outcome_costs(estimator: str, node: Node, downstream: Downstream) -> tuple[torch.Tensor, torch.Tensor]:
+def outcome_costs(estimator, node: Node, downstream: Downstream) -> tuple[torch.Tensor, torch.Tensor]:
     """For a node of Bernoulli, Categorical or OneHotCategorical components: ``(costs, probs)``, where
     ``costs[..., k]`` is the detached downstream cost of each component with that component set to outcome
     ``k`` (:func:`costs_at`, ``K - 1`` alternatives) and ``probs[..., k]`` its probability, not detached.

@@ -19,10 +19,9 @@ class IndeCateR(Estimator):
     With: ``Σ_d Σ_k ∂_θ p_θ(x_d = k) f(x_{−d}, x_d = k)`` at each draw of ``x``, averaged over draws: the cost at
     every outcome of each component, the other components (and nodes) held at their drawn values. The
     components are the elements of the node's value: batch dims whose elements each have a cost of their own are
-    handled together; components that share a cost (the event dims of ``Independent``, batch dims a cost sums
-    over, draws a cost combines) take a re-run of the program each. Each re-run evaluates the ``K − 1`` other
-    outcomes stacked on a new leading batch dim, or one at a time where the program cannot take stacked values
-    (:attr:`Downstream.evaluate_many`).
+    handled in one re-evaluation per outcome; components that share a cost (the event dims of ``Independent``,
+    batch dims a cost sums over, draws a cost combines) take ``K − 1`` re-runs of the program each, or one
+    with ``stack_evaluations=True`` (the other outcomes stacked in one run, :attr:`Downstream.evaluate_many`).
     Requires: a ``Categorical``, ``OneHotCategorical`` or ``Bernoulli`` node (``K = 2``), or ``Independent`` of
     one; a program without side effects outside scgrad; nodes sampled after this one must not depend on its
     value (re-evaluation holds them at their drawn values, and refuses them); no enumerated node in the program.
@@ -30,9 +29,19 @@ class IndeCateR(Estimator):
     Bias: none.
     Paper: De Smet, Sansone & Zuidberg Dos Martires 2023, "Differentiable sampling of categorical
     distributions using the CatLog-derivative trick" (NeurIPS).
+    Args:
+        stack_evaluations: evaluate the alternative values in one re-run, stacked on a new batch dim left
+            of every dim in use. Only for a program that counts every dim from the right (reductions,
+            softmaxes, indexing and reshapes, as ``Enumerate`` requires): one that counts a dim from the left
+            would mix the values and bias the gradient. A program whose costs come back without the new
+            dim, or that raises, is re-run once per value instead.
     """
 
     first_order_only = True
+
+    def __init__(self, stack_evaluations: bool = False):
+        super().__init__()
+        self.stack_evaluations = stack_evaluations
 
     def check(self, name, dist):
         base, _ = base_distribution(dist)
@@ -52,5 +61,5 @@ class IndeCateR(Estimator):
         return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
 
     def parts(self, node, downstream):
-        costs, probs = outcome_costs("IndeCateR", node, downstream)
+        costs, probs = outcome_costs(self, node, downstream)
         return Parts(extra=(costs * (probs - probs.detach())).sum() / node.log_prob.numel())

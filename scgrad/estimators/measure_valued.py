@@ -36,10 +36,10 @@ class MeasureValued(Estimator):
       (3 re-evaluations).
 
     No score function is involved, so ``f`` need not be differentiable and the variance does not grow with the
-    dimension of the parameters. Re-evaluations run the program again (:attr:`Downstream.evaluate_many`): once,
-    with the alternative values stacked on a new leading batch dim, when every element of the log-prob has a
-    cost of its own; once per component when components share a cost (the event dims of ``Independent``, or a
-    cost that combines draws); and once per alternative as well where the program cannot take stacked values.
+    dimension of the parameters. Re-evaluations run the program again, once per alternative value when every
+    element of the log-prob has a cost of its own, and once per alternative and component when components
+    share a cost (the event dims of ``Independent``, or a cost that combines draws); with
+    ``stack_evaluations=True``, the alternatives are stacked in one run (:attr:`Downstream.evaluate_many`).
     Requires: a ``Bernoulli``, ``Categorical``, ``OneHotCategorical`` or ``Normal`` node, or ``Independent`` of
     one; a program without side effects outside scgrad; nodes sampled after this one must not depend on its
     value (re-evaluation holds them at their drawn values, and refuses them); no enumerated node in the program.
@@ -47,9 +47,19 @@ class MeasureValued(Estimator):
     Bias: none.
     Paper: Pflug 1989, "Sampling derivatives of probabilities"; Mohamed, Rosca, Figurnov & Mnih 2020, "Monte
     Carlo gradient estimation in machine learning", section 6.
+    Args:
+        stack_evaluations: evaluate the alternative values in one re-run, stacked on a new batch dim left
+            of every dim in use. Only for a program that counts every dim from the right (reductions,
+            softmaxes, indexing and reshapes, as ``Enumerate`` requires): one that counts a dim from the left
+            would mix the values and bias the gradient. A program whose costs come back without the new
+            dim, or that raises, is re-run once per value instead.
     """
 
     first_order_only = True
+
+    def __init__(self, stack_evaluations: bool = False):
+        super().__init__()
+        self.stack_evaluations = stack_evaluations
 
     def check(self, name, dist):
         base, _ = base_distribution(dist)
@@ -72,7 +82,7 @@ class MeasureValued(Estimator):
         base, _ = base_distribution(node.dist)
         count = node.log_prob.numel()
         if not isinstance(base, D.Normal):
-            costs, probs = outcome_costs("MeasureValued", node, downstream)
+            costs, probs = outcome_costs(self, node, downstream)
             return Parts(extra=(costs * (probs - probs.detach())).sum() / count)
         loc, scale = base.loc, base.scale
         mean, spread = loc.detach().expand_as(node.value), scale.detach().expand_as(node.value)
@@ -80,7 +90,7 @@ class MeasureValued(Estimator):
         maxwell = torch.randn(mean.shape + (3,), dtype=mean.dtype, device=mean.device).norm(dim=-1)
         maxwell = maxwell * torch.where(torch.rand_like(mean) < 0.5, -1.0, 1.0)
         plus, minus, wide = costs_at(
-            "MeasureValued", node, downstream,
+            self, node, downstream,
             [mean + spread * rayleigh, mean - spread * rayleigh, mean + spread * maxwell],
         )
         d_loc = (plus - minus) / (spread * math.sqrt(2 * math.pi))

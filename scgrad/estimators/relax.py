@@ -121,26 +121,30 @@ class REBAR(_GivenOutcome):
     Approximates: ``d/dθ E_{b~p_θ}[f(b)]`` for a discrete node with logits θ.
     With: ``(f(b) - η f(σ_λ(z~))) d log p(b) + η d f(σ_λ(z)) - η d f(σ_λ(z~))``, ``σ_λ`` the Concrete
     relaxation at temperature λ (``sigmoid(z/λ)``, or ``softmax(z/λ)``), ``z~ ~ p(z | b)``. The cost is
-    evaluated at the two relaxed values by re-running the program once with both stacked on a new batch dim
-    left of every dim in use (every other node held at its drawn value), or twice where the program does
-    not keep that dim apart (see ``Downstream.evaluate_many``); so the program must have no side effects
-    outside scgrad and be defined at relaxed values.
+    evaluated at the two relaxed values by re-running the program (every other node held at its drawn
+    value), so the program must have no side effects outside scgrad and be defined at relaxed values.
     η and λ are parameters, tuned by ``Objective.backward()`` to minimise the estimator's variance.
     Requires: ``Bernoulli`` or ``OneHotCategorical`` (or ``Independent`` of them); costs differentiable at
     relaxed values; no random choice after this node whose distribution depends on it.
-    Bias: none, for any η and λ. First order only: second derivatives are not unbiased. Costs 1 program
-    evaluation per step (2 where the program cannot take the stacked values).
+    Bias: none, for any η and λ. First order only: second derivatives are not unbiased. Costs 2 program
+    evaluations per step, or 1 with ``stack_evaluations=True``.
     Paper: Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein 2017.
 
     Args:
         temperature: initial λ (learnable).
         eta: initial scale η (learnable).
+        stack_evaluations: evaluate the cost at both relaxed values in one re-run, stacked on a new
+            batch dim left of every dim in use. Only for a program that counts every dim from the right
+            (reductions, softmaxes, indexing and reshapes, as ``Enumerate`` requires): one that counts a
+            dim from the left would mix the two values and bias the gradient. A program whose costs come
+            back without the new dim, or that raises, is re-run once per value instead.
     """
 
     needs_evaluation = True
 
-    def __init__(self, temperature: float = 0.5, eta: float = 1.0):
+    def __init__(self, temperature: float = 0.5, eta: float = 1.0, stack_evaluations: bool = False):
         super().__init__()
+        self.stack_evaluations = stack_evaluations
         self.temperature = Temperature(temperature, learnable=True)
         self.eta = nn.Parameter(torch.tensor(float(eta)))
 
@@ -148,7 +152,8 @@ class REBAR(_GivenOutcome):
         if downstream.evaluate_many is None:
             raise ScgradError(f"node {node.name!r}: REBAR re-runs the program; build the objective with scgrad.surrogate.")
         temperature = self.temperature()
-        return [self.eta * cost for cost in downstream.evaluate_many([view.relax(z, temperature) for z in perturbed])]
+        costs = downstream.evaluate_many([view.relax(z, temperature) for z in perturbed], stacked=self.stack_evaluations)
+        return [self.eta * cost for cost in costs]
 
 
 class RELAX(_GivenOutcome):

@@ -113,3 +113,46 @@ def test_a_value_outside_the_support_is_refused_under_validation():
             fill_log_probs(nodes)
     finally:
         D.Distribution.set_default_validate_args(previous)
+
+
+def test_categoricals_with_other_numbers_of_categories_are_not_batched_together():
+    recorder = GraphRecorder()
+    with recorder:
+        a = scgrad.sample("a", D.Categorical(logits=torch.zeros(4, 3)), scgrad.ScoreFunction())
+        b = scgrad.sample("b", D.Categorical(logits=torch.zeros(4, 5)), scgrad.ScoreFunction())
+        c = scgrad.sample("c", D.Categorical(logits=torch.ones(4, 3)), scgrad.ScoreFunction())
+        scgrad.cost("cost", (a + b + c).float())
+    nodes = list(recorder.graph.nodes.values())
+    fill_log_probs(nodes)
+    assert [node._log_prob is not None for node in nodes] == [True, False, True]
+
+
+def test_a_value_that_broadcasts_past_the_batch_shape_is_left_to_its_node():
+    """Substituted values of shape [2, 3] for batch [3]: stacking them would pair parameters with other rows."""
+    logits = torch.randn(2, 3)
+    recorder = GraphRecorder()
+    values = {"x": torch.tensor([[1.0, 0, 1], [0, 0, 1]]), "y": torch.tensor([[0.0, 1, 1], [1, 1, 0]])}
+    with recorder, scgrad.substitute(values):
+        x = scgrad.sample("x", D.Bernoulli(logits=logits[0]), scgrad.ScoreFunction())
+        y = scgrad.sample("y", D.Bernoulli(logits=logits[1]), scgrad.ScoreFunction())
+        scgrad.cost("cost", x + y)
+    nodes = list(recorder.graph.nodes.values())
+    fill_log_probs(nodes)
+    assert all(node._log_prob is None for node in nodes)
+    for node in nodes:
+        assert torch.equal(node.log_prob, node.dist.log_prob(node.value))
+
+
+def test_log_probs_batched_under_provenance_are_plain_tensors():
+    logits = torch.zeros(3, requires_grad=True)
+
+    def chain():
+        previous = torch.zeros(())
+        for t in range(3):
+            previous = scgrad.sample(f"a{t}", D.Bernoulli(logits=logits[t] + previous), scgrad.ScoreFunction())
+            scgrad.cost(f"c{t}", previous)
+
+    with scgrad.provenance():
+        objective = scgrad.surrogate(chain)
+    assert type(objective.loss) is torch.Tensor
+    assert all(type(node.log_prob) is torch.Tensor for node in objective.graph.nodes.values())

@@ -157,3 +157,12 @@ def test_a_repeated_name_is_refused_on_either_path(wrap):
             with pytest.raises(scgrad.ScgradError, match=f"{kind} name 'b'|{kind} name 'c'"):
                 scgrad.surrogate(program)
     assert not runtime._STACK
+
+
+def test_the_objectives_cost_is_the_value_when_it_was_built():
+    """A cost that is a view of a parameter: the estimate keeps its value from before the optimiser's step."""
+    weight = torch.ones((), requires_grad=True)
+    objective = scgrad.surrogate(lambda: scgrad.cost("c", weight.view(())))
+    with torch.no_grad():
+        weight.zero_()
+    assert float(objective.cost) == 1.0 and float(objective.costs["c"]) == 1.0

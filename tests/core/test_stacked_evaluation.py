@@ -1,6 +1,7 @@
 """Evaluating a node's downstream cost at several values in one re-run of the program, stacked on a new
-leading batch dim (``Downstream.evaluate_many``), and falling back to one re-run per value where the program
-does not keep that dim apart: the same estimate either way, from the same random numbers.
+leading batch dim (``Downstream.evaluate_many``, opted into with ``stack_evaluations=True``), and falling back
+to one re-run per value where the program shows it does not keep that dim apart: the same estimate either way,
+from the same random numbers.
 """
 
 from __future__ import annotations
@@ -64,15 +65,19 @@ def gradient(program, rebar, unstackable=False):
 
 @pytest.mark.parametrize("program", [keeps_dims_apart, sums_every_dim, flattens_from_the_left])
 def test_stacked_and_one_run_per_value_give_the_same_gradient(program):
-    stacked, _ = gradient(program, scgrad.REBAR())
-    one_by_one, runs = gradient(program, scgrad.REBAR(), unstackable=True)
+    stacked, _ = gradient(program, scgrad.REBAR(stack_evaluations=True))
+    one_by_one, runs = gradient(program, scgrad.REBAR(stack_evaluations=True), unstackable=True)
     assert runs == 3  # the program, then once per relaxed value
     for a, b in zip(stacked, one_by_one):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_stacking_is_opted_into():
+    assert gradient(keeps_dims_apart, scgrad.REBAR())[1] == 3
+
+
 def test_a_program_that_keeps_the_dim_apart_runs_once_more():
-    rebar = scgrad.REBAR()
+    rebar = scgrad.REBAR(stack_evaluations=True)
     assert gradient(keeps_dims_apart, rebar)[1] == 2
     assert gradient(keeps_dims_apart, rebar)[1] == 2
     assert "z" not in dependencies._UNSTACKABLE[rebar]
@@ -80,7 +85,7 @@ def test_a_program_that_keeps_the_dim_apart_runs_once_more():
 
 @pytest.mark.parametrize("program", [sums_every_dim, flattens_from_the_left])
 def test_a_program_that_does_not_is_tried_stacked_once_only(program):
-    rebar = scgrad.REBAR()
+    rebar = scgrad.REBAR(stack_evaluations=True)
     assert gradient(program, rebar)[1] == 4  # the program, the stacked try, once per relaxed value
     assert dependencies._UNSTACKABLE[rebar] == {"z"}
     assert gradient(program, rebar)[1] == 3
@@ -95,7 +100,7 @@ def test_the_programs_own_error_is_raised_from_the_run_per_value():
         scgrad.cost("fit", (z.flatten(-2) @ weight).tanh().sum(-1))
 
     with pytest.raises(ValueError, match="one-hot values only"):
-        gradient(breaks_at_relaxed_values, scgrad.REBAR())
+        gradient(breaks_at_relaxed_values, scgrad.REBAR(stack_evaluations=True))
 
 
 def test_a_later_node_that_depends_on_the_value_is_still_refused():
@@ -106,4 +111,4 @@ def test_a_later_node_that_depends_on_the_value_is_still_refused():
         scgrad.cost("fit", y.sum(-1))
 
     with pytest.raises(ScgradError, match="depends on node 'z'"):
-        gradient(depends, scgrad.REBAR())
+        gradient(depends, scgrad.REBAR(stack_evaluations=True))

@@ -50,11 +50,22 @@ def test_unbiased_on_a_discrete_node_with_a_batch_of_data_points(kind):
     assert_unbiased(per_replica(scgrad.surrogate(discrete_program, params, kind).loss, params), expected)
 
 
-def test_reruns_once_when_elements_have_their_own_costs():
-    """3 categories: the drawn one's cost is known, the two others take one re-run, stacked, for the whole batch."""
+@pytest.mark.parametrize("stacked, reruns", [(False, 2), (True, 1)])
+def test_reruns_once_per_other_outcome_or_once_stacked_when_elements_have_their_own_costs(stacked, reruns):
+    """3 categories: the drawn one's cost is known, the two others take a re-run each for the whole batch, or
+    one re-run with both stacked."""
     runs = []
-    scgrad.surrogate(discrete_program, discrete_params(4), "categorical", runs)
-    assert len(runs) == 2
+
+    def program(params, runs):
+        c, w, b, scale, V = params
+        runs.append(1)
+        a = scgrad.sample("a", D.Bernoulli(logits=c), scgrad.ScoreFunction())
+        logits = V + (w * X + 0.5 * a).unsqueeze(-1) * RAMP
+        z = scgrad.sample("z", D.Categorical(logits=logits), scgrad.MeasureValued(stack_evaluations=stacked))
+        scgrad.cost("fit", (scale * z - X) ** 2 + 0.5 * z * a)
+
+    scgrad.surrogate(program, discrete_params(4), runs)
+    assert len(runs) == 1 + reruns
 
 
 # --- Normal nodes, against closed forms --------------------------------------------------------------------
