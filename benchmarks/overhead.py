@@ -13,8 +13,10 @@ object where none is needed (Gumbel-softmax), the decoder alone evaluated at the
 ``OneHotCategorical`` that an scgrad program must pass to ``scgrad.sample`` (and
 ``vae_gumbel_softmax_unvalidated``, where the scgrad program builds it with ``validate_args=False``,
 torch's switch for skipping the checks of its arguments), and ``vae_rebar_rerun``,
-where it also re-runs the encoder once, as scgrad's REBAR re-runs the whole program (it cannot know
-which part of the program depends on the node) once, with the two relaxed values stacked.
+where it also re-runs the encoder for each relaxed value, as scgrad's REBAR re-runs the whole program
+(it cannot know which part of the program depends on the node). ``vae_rebar_stacked`` times
+``REBAR(stack_evaluations=True)``, which re-runs the program once with both relaxed values stacked
+(this VAE counts every dim from the right, as that option requires), against the plain hand side.
 
 Before timing, each pair is checked, on a float64 copy, to give the same gradient (model parameters,
 and the estimator's own parameters for REBAR) from the same random numbers, so the two sides compute
@@ -129,7 +131,7 @@ class RebarStep:
             param.grad = grad
 
 
-def vae_rebar_by_hand(encoder, decoder, x, tuning, rerun_encoder=False):
+def vae_rebar_by_hand(encoder, decoder, x, tuning, encoder_reruns=0):
     logits = encoder(x).view(-1, LATENTS, CATEGORIES)
     kl = kl_to_uniform(logits)
     q = D.Independent(D.OneHotCategorical(logits=logits), 1)
@@ -144,7 +146,7 @@ def vae_rebar_by_hand(encoder, decoder, x, tuning, rerun_encoder=False):
     below = torch.minimum(top - F.softplus(log_e - (theta - top)), torch.nextafter(top, torch.full_like(top, -math.inf)))
     z_tilde = torch.where(b.bool(), top, below)
 
-    if rerun_encoder:  # what re-running the whole program once costs: the encoder and KL again
+    for _ in range(encoder_reruns):  # what each re-run of the whole program costs: the encoder and KL again
         again = encoder(x).view(-1, LATENTS, CATEGORIES)
         kl_to_uniform(again)
         D.Independent(D.OneHotCategorical(logits=again), 1)
@@ -281,6 +283,7 @@ def cases():
     relaxed = scgrad.GumbelSoftmax(temperature=1.0)
     rebar, rebar_hand = scgrad.REBAR(temperature=0.5, eta=1.0), RebarByHand(0.5, 1.0)
     rebar_again, rebar_rerun = scgrad.REBAR(temperature=0.5, eta=1.0), RebarByHand(0.5, 1.0)
+    rebar_stacked, rebar_plain = scgrad.REBAR(temperature=0.5, eta=1.0, stack_evaluations=True), RebarByHand(0.5, 1.0)
     policy = torch.zeros(EPISODE, requires_grad=True)
     rewards = torch.rand(EPISODE)
     return {
@@ -305,10 +308,17 @@ def cases():
         ),
         "vae_rebar_rerun": (
             lambda: vae_scgrad(encoder, decoder, x, rebar_again),
-            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_rerun, rerun_encoder=True),
+            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_rerun, encoder_reruns=2),
             model,
             [rebar_again.temperature.log_value, rebar_again.eta],
             [rebar_rerun.log_temperature, rebar_rerun.eta],
+        ),
+        "vae_rebar_stacked": (
+            lambda: vae_scgrad(encoder, decoder, x, rebar_stacked),
+            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_plain),
+            model,
+            [rebar_stacked.temperature.log_value, rebar_stacked.eta],
+            [rebar_plain.log_temperature, rebar_plain.eta],
         ),
         "episode_200_reinforce": (lambda: episode_scgrad(policy, rewards), lambda: episode_by_hand(policy, rewards), [policy]),
     }
