@@ -81,10 +81,13 @@ class MovingAverage(Baseline):
         costs = _means([cost for _, cost in self._pending]).to(dtype=self.average.dtype, device=self.average.device)
         self._pending.clear()
         n = costs.shape[0]
-        powers = self.decay ** torch.arange(n - 1, -1, -1, dtype=costs.dtype, device=costs.device)
-        weighted = (1 - self.decay) * powers * costs
-        started = self.decay**n * self.average + weighted.sum()
-        fresh = self.decay ** (n - 1) * costs[0] + weighted[1:].sum()
+        if n == 1:  # one node per build (a baseline of its own): the update as one lerp
+            started, fresh = torch.lerp(self.average, costs[0], 1 - self.decay), costs[0]
+        else:
+            powers = self.decay ** torch.arange(n - 1, -1, -1, dtype=costs.dtype, device=costs.device)
+            weighted = (1 - self.decay) * powers * costs
+            started = self.decay**n * self.average + weighted.sum()
+            fresh = self.decay ** (n - 1) * costs[0] + weighted[1:].sum()
         self.average = torch.where(self.count == 0, fresh, started)
         self.count += n
 
