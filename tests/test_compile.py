@@ -1,7 +1,8 @@
 """torch.compile: a training step built on the surrogate compiles whole, and gives eager's gradients.
 
 One program holds a node for each estimator the step must compile for (score function alone, with
-LeaveOneOut and with BatchAverage; Reparam; GumbelSoftmax), so that one compilation covers them all:
+LeaveOneOut, BatchAverage and MovingAverage, two of them alike so that their log-probs are batched;
+Reparam; GumbelSoftmax), so that one compilation covers them all:
 compiling is slow (about 20 s on two cores), and the test file stays under a minute.
 
 Eager and compiled steps see the same samples: the score-function nodes are substituted
@@ -10,6 +11,8 @@ Eager and compiled steps see the same samples: the score-function nodes are subs
 """
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
@@ -22,7 +25,8 @@ import scgrad
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 
 SAMPLES, BATCH, PIXELS, LATENTS, CATEGORIES, BITS, NORMALS = 3, 5, 12, 2, 3, 4, 2
-WIDTHS = {"sf": LATENTS * CATEGORIES, "loo": LATENTS * CATEGORIES, "ba": BITS, "mu": NORMALS, "sigma": NORMALS, "gs": LATENTS * CATEGORIES}
+WIDTHS = {"sf": LATENTS * CATEGORIES, "loo": LATENTS * CATEGORIES, "ba": BITS, "mu": NORMALS, "sigma": NORMALS,
+          "gs": LATENTS * CATEGORIES, "ma": 1, "bits": 1}
 
 
 def categorical(logits):
@@ -30,18 +34,23 @@ def categorical(logits):
 
 
 class Model(nn.Module):
-    """An encoder to the parameters of five nodes, one per estimator, and a decoder of all of them."""
+    """An encoder to the parameters of seven nodes, one per estimator, and a decoder of all of them.
+
+    ``ma`` and ``bits`` are alike score-function nodes, so their log-probs come from one batched call.
+    """
 
     def __init__(self):
         super().__init__()
         self.encoder = nn.Linear(PIXELS, sum(WIDTHS.values()))
-        self.decoder = nn.Linear(3 * LATENTS * CATEGORIES + BITS + NORMALS, PIXELS)
+        self.decoder = nn.Linear(3 * LATENTS * CATEGORIES + BITS + NORMALS + 2, PIXELS)
         self.estimators = nn.ModuleDict({
             "sf": scgrad.ScoreFunction(),
             "loo": scgrad.ScoreFunction(scgrad.LeaveOneOut()),
             "ba": scgrad.ScoreFunction(scgrad.BatchAverage()),
             "rp": scgrad.Reparam(),
             "gs": scgrad.GumbelSoftmax(temperature=0.7),
+            "ma": scgrad.ScoreFunction(scgrad.MovingAverage()),
+            "bits": scgrad.ScoreFunction(),
         })
 
     def program(self, x):
@@ -53,9 +62,11 @@ class Model(nn.Module):
             "ba": D.Independent(D.Bernoulli(logits=params["ba"]), 1),
             "rp": D.Independent(D.Normal(params["mu"], params["sigma"].exp()), 1),
             "gs": categorical(params["gs"]),
+            "ma": D.Bernoulli(logits=params["ma"].squeeze(-1)),  # one bit per data point
+            "bits": D.Bernoulli(logits=params["bits"].squeeze(-1)),
         }
         z = {name: scgrad.sample(name, dist, self.estimators[name], num_samples=SAMPLES) for name, dist in kinds.items()}
-        features = torch.cat([z["sf"].flatten(-2), z["loo"].flatten(-2), z["ba"], z["rp"], z["gs"].flatten(-2)], -1)
+        features = torch.cat([z["sf"].flatten(-2), z["loo"].flatten(-2), z["ba"], z["rp"], z["gs"].flatten(-2), z["ma"].unsqueeze(-1), z["bits"].unsqueeze(-1)], -1)
         scgrad.cost("nll", -D.Independent(D.Bernoulli(logits=self.decoder(features)), 1).log_prob(x))  # [S, B]
 
 
@@ -65,8 +76,10 @@ def fixed_values(generator):
         index = torch.randint(CATEGORIES, (SAMPLES, BATCH, LATENTS), generator=generator)
         return nn.functional.one_hot(index, CATEGORIES).float()
 
-    bits = torch.randint(2, (SAMPLES, BATCH, BITS), generator=generator).float()
-    return {"sf": one_hot(), "loo": one_hot(), "ba": bits}
+    def bits(*shape):
+        return torch.randint(2, (SAMPLES, BATCH, *shape), generator=generator).float()
+
+    return {"sf": one_hot(), "loo": one_hot(), "ba": bits(BITS), "ma": bits(), "bits": bits()}
 
 
 def step(model, x, values):
@@ -113,10 +126,16 @@ def gradients(run, model, x, values, seed=2):
 
 def test_compiled_step_gives_the_eager_gradient(device):
     model, x, values = make_case(device)
+    start = copy.deepcopy(model.state_dict())  # the moving average learns from each step: start both from here
     compiled = torch.compile(step)
     with torch._dynamo.config.patch(trace_autograd_ops=True), torch._inductor.config.patch(fallback_random=True):
         compiled_loss, compiled_grads = gradients(compiled, model, x, values)
+    after_compiled = copy.deepcopy(model.state_dict())
+    model.load_state_dict(start)
     eager_loss, eager_grads = gradients(step, model, x, values)
+    for name, value in model.state_dict().items():  # the moving average's update ran in the compiled step too
+        torch.testing.assert_close(after_compiled[name], value)
+    assert int(model.estimators["ma"].baseline.count) == 1
     torch.testing.assert_close(compiled_loss, eager_loss)
     for compiled_grad, eager_grad in zip(compiled_grads, eager_grads):
         assert compiled_grad.abs().sum() > 0
