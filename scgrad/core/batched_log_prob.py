@@ -23,10 +23,10 @@ _PARAMETERS = {D.Bernoulli: ("logits",), D.Categorical: ("logits",), D.OneHotCat
 def fill_log_probs(nodes: list[Node]) -> None:
     """Compute ``node.log_prob`` for every node of ``nodes`` that has none yet, in batches of alike nodes.
 
-    Alike: the same distribution type (one of the batched ones), parameter shapes and dtypes, value shape
-    (exactly the draws' and the distribution's shape: a value that broadcasts further is left alone),
-    dtype and device, and the same choice of argument validation. A node alone in its kind, or of another
-    kind, is left to compute its own on first use.
+    Alike: the same distribution type (one of the batched ones), parameter shapes, dtypes and devices,
+    value shape (exactly the draws' and the distribution's shape: a value that broadcasts further is left
+    alone), dtype and device, and the same choice of argument validation. A node alone in its kind, or of
+    another kind, is left to compute its own on first use.
     """
     kinds: dict[tuple, list[Node]] = {}
     for node in nodes:
@@ -37,7 +37,7 @@ def fill_log_probs(nodes: list[Node]) -> None:
         draws = () if node.num_samples is None else (node.num_samples,)
         if value.shape != draws + dist.batch_shape + dist.event_shape:
             continue
-        parameters = tuple((getattr(dist, name).shape, getattr(dist, name).dtype) for name in names)
+        parameters = tuple((p.shape, p.dtype, p.device) for p in (getattr(dist, name) for name in names))
         key = (type(dist), parameters, value.shape, node.num_samples, value.dtype, value.device, dist._validate_args)
         kinds.setdefault(key, []).append(node)
     for (kind, *_, validate), alike in kinds.items():
