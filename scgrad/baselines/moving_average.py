@@ -93,7 +93,11 @@ class MovingAverage(Baseline):
 
 
 def _means(costs: list[torch.Tensor]) -> torch.Tensor:
-    """``[c.mean() for c in costs]`` as one tensor; one reduction when the costs share a shape."""
-    if all(cost.shape == costs[0].shape for cost in costs):
+    """``[c.mean() for c in costs]`` as one tensor; one reduction when several costs share a shape.
+
+    A single cost takes its own ``mean()``, which sums a broadcast view in the order the one-by-one update
+    always did (a stacked copy would sum it in another, and move the average by rounding).
+    """
+    if len(costs) > 1 and all(cost.shape == costs[0].shape for cost in costs):
         return torch.stack(costs).reshape(len(costs), -1).mean(1)
     return torch.stack([cost.mean() for cost in costs])

@@ -136,10 +136,10 @@ class Dependencies:
             # Under torch.compile a program that cannot take the stacked value fails while tracing,
             # where the fallback cannot catch it: one run per value there.
             try_stacked = stacked and len(values) > 1 and not torch.compiler.is_compiling()
-            stacked = self._stacked_costs(node, values) if try_stacked else None
-            if stacked is None:
+            per_value = self._stacked_costs(node, values) if try_stacked else None
+            if per_value is None:
                 return [_downstream(node, self._replay(node, value), detach=False).cost for value in values]
-            return [_downstream(node, costs, detach=False).cost for costs in stacked]
+            return [_downstream(node, costs, detach=False).cost for costs in per_value]
 
         return evaluate_many
 

@@ -36,7 +36,8 @@ class Objective:
 
     Attributes:
         loss: the surrogate scalar; ``loss.backward()`` gives the gradient estimate.
-        cost: the detached Monte-Carlo estimate of ``E[sum of costs]`` (equal to ``loss`` in value).
+        cost: the detached Monte-Carlo estimate of ``E[sum of costs]`` (equal to ``loss`` in value, up to
+            rounding).
         costs: that estimate per cost name (a dict built from ``per_cost`` on each access).
         per_cost: the estimates of the costs, in the order of ``cost_names`` (detached).
         (Each cost's estimate is kept, detached, as the surrogate is built; these three are put
@@ -70,7 +71,7 @@ class Objective:
 
     @property
     def cost(self) -> torch.Tensor:
-        """The estimate of ``E[sum of costs]`` (detached; equal to ``loss`` in value)."""
+        """The estimate of ``E[sum of costs]`` (detached; equal to ``loss`` in value, up to rounding)."""
         return self.per_cost.sum()
 
     @property
@@ -304,8 +305,6 @@ def _log_weight(target, shape, factors, deps: Dependencies):
 
 def _expectation(value, log_weight, enum_dims, shape, label: str) -> torch.Tensor:
     """Mean of ``value`` over its elements, with enumeration dims summed under ``exp(log_weight)``."""
-    if log_weight is None:
-        return value.mean()
     weighted = value * log_weight.exp()
     for dim in range(-weighted.dim(), 0):
         if dim not in enum_dims and weighted.shape[dim] > 1 and not has_dim(shape, dim):

@@ -28,7 +28,7 @@ class Downstream(NamedTuple):
     cost: torch.Tensor
     independent_dims: tuple[int, ...]
     evaluate: Callable[[torch.Tensor], torch.Tensor] | None = None
-    evaluate_many: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None
+    evaluate_many: Callable[..., list[torch.Tensor]] | None = None  # (values, stacked=False) -> costs
 
 
 class Parts(NamedTuple):

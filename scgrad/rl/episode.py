@@ -76,9 +76,9 @@ def episode(
         estimator: maps each :class:`Step` to the estimator of its action, e.g.
             ``lambda step: scgrad.ScoreFunction(critic.given(step.obs, step.weight))``; ``None``: plain
             ``ScoreFunction()`` (REINFORCE with reward-to-go). Build what does not depend on the
-            step once, outside, and return it, but only if it keeps no state across nodes: a
-            ``MovingAverage`` shared by the steps of one episode would, at step ``t``, have read the
-            costs credited to earlier steps, which depend on the action at ``t`` (a biased gradient).
+            step once, outside, and return it (a ``MovingAverage`` shared by the steps stays unbiased:
+            every step reads the average from before the episode, and it absorbs the episode's costs
+            once every step has read it).
         gamma: discount, in ``(0, 1]``.
         seed: passed to ``envs.reset``.
     """
