@@ -281,9 +281,18 @@ def cases():
     model = [*encoder.parameters(), *decoder.parameters()]
     loo = scgrad.ScoreFunction(scgrad.LeaveOneOut())
     relaxed = scgrad.GumbelSoftmax(temperature=1.0)
-    rebar, rebar_hand = scgrad.REBAR(temperature=0.5, eta=1.0), RebarByHand(0.5, 1.0)
-    rebar_again, rebar_rerun = scgrad.REBAR(temperature=0.5, eta=1.0), RebarByHand(0.5, 1.0)
-    rebar_stacked, rebar_plain = scgrad.REBAR(temperature=0.5, eta=1.0, stack_evaluations=True), RebarByHand(0.5, 1.0)
+
+    def rebar_pair(stack_evaluations=False, encoder_reruns=0):
+        """A REBAR case: each side with tuning parameters of its own, from the same initial values."""
+        ours, theirs = scgrad.REBAR(temperature=0.5, eta=1.0, stack_evaluations=stack_evaluations), RebarByHand(0.5, 1.0)
+        return (
+            lambda: vae_scgrad(encoder, decoder, x, ours),
+            lambda: vae_rebar_by_hand(encoder, decoder, x, theirs, encoder_reruns=encoder_reruns),
+            model,
+            [ours.temperature.log_value, ours.eta],
+            [theirs.log_temperature, theirs.eta],
+        )
+
     policy = torch.zeros(EPISODE, requires_grad=True)
     rewards = torch.rand(EPISODE)
     return {
@@ -299,27 +308,9 @@ def cases():
             lambda: vae_gumbel_by_hand(encoder, decoder, x),
             model,
         ),
-        "vae_rebar": (
-            lambda: vae_scgrad(encoder, decoder, x, rebar),
-            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_hand),
-            model,
-            [rebar.temperature.log_value, rebar.eta],
-            [rebar_hand.log_temperature, rebar_hand.eta],
-        ),
-        "vae_rebar_rerun": (
-            lambda: vae_scgrad(encoder, decoder, x, rebar_again),
-            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_rerun, encoder_reruns=2),
-            model,
-            [rebar_again.temperature.log_value, rebar_again.eta],
-            [rebar_rerun.log_temperature, rebar_rerun.eta],
-        ),
-        "vae_rebar_stacked": (
-            lambda: vae_scgrad(encoder, decoder, x, rebar_stacked),
-            lambda: vae_rebar_by_hand(encoder, decoder, x, rebar_plain),
-            model,
-            [rebar_stacked.temperature.log_value, rebar_stacked.eta],
-            [rebar_plain.log_temperature, rebar_plain.eta],
-        ),
+        "vae_rebar": rebar_pair(),
+        "vae_rebar_rerun": rebar_pair(encoder_reruns=2),
+        "vae_rebar_stacked": rebar_pair(stack_evaluations=True),
         "episode_200_reinforce": (lambda: episode_scgrad(policy, rewards), lambda: episode_by_hand(policy, rewards), [policy]),
     }
 
