@@ -1,6 +1,7 @@
 """A node seen component by component: its base distribution, its downstream cost with one component
-replaced at a time (what MeasureValued and IndeCateR evaluate), and the refusal shared by estimators
-that read the downstream cost as their learning signal (ARM, DisARM, UnorderedSet too)."""
+replaced at a time (what MeasureValued and IndeCateR evaluate, on the base they share), and the refusal
+shared by estimators that read the downstream cost as their learning signal (ARM, DisARM, UnorderedSet
+too)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch.distributions as D
 
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Downstream
+from scgrad.estimators.base import Downstream, Estimator
 
 
 def base_distribution(dist: D.Distribution) -> tuple[D.Distribution, int]:
@@ -33,6 +34,33 @@ def refuse_enumerated_upstream(estimator: str, node: Node, layout) -> None:
             f"the support of enumerated node(s) {owners} by their probabilities. Sample {node.name!r} before "
             f"them, or give them another estimator (e.g. ScoreFunction())."
         )
+
+
+class ComponentEstimator(Estimator):
+    """Base of the estimators that re-evaluate the downstream cost with one component of the node replaced
+    at a time (:class:`~scgrad.MeasureValued`, :class:`~scgrad.IndeCateR`): they draw the node plainly,
+    refuse a node drawn after an enumerated one, read the downstream cost, and are first order only.
+
+    ``stack_evaluations``: evaluate the alternative values in one re-run, stacked on a new batch dim left
+    of every dim in use. Only for a program that counts every dim from the right (reductions, softmaxes,
+    indexing and reshapes, as ``Enumerate`` requires): one that counts a dim from the left would mix the
+    values and bias the gradient. A program whose costs come back without the new dim, or that raises, is
+    re-run once per value instead.
+    """
+
+    first_order_only = True
+
+    def __init__(self, stack_evaluations: bool = False):
+        super().__init__()
+        self.stack_evaluations = stack_evaluations
+
+    @property
+    def needs_downstream(self) -> bool:
+        return True
+
+    def draw(self, node: Node, layout):
+        refuse_enumerated_upstream(type(self).__name__, node, layout)
+        return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
 
 
 def component_shape(node: Node) -> torch.Size:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch.distributions as D
 
-from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
-from scgrad.estimators.components import base_distribution, outcome_costs, refuse_enumerated_upstream
+from scgrad.estimators.base import Parts
+from scgrad.estimators.components import ComponentEstimator, base_distribution, outcome_costs
 
 SUPPORTED = (D.Categorical, D.OneHotCategorical, D.Bernoulli)
 
 
-class IndeCateR(Estimator):
+class IndeCateR(ComponentEstimator):
     """Independent categorical REINFORCE: a Rao-Blackwellised score function per component.
 
     Approximates: ``d/dθ E_{x~p_θ}[f(x)]`` for ``x = (x_1, …, x_D)`` with independent categorical components.
@@ -30,18 +29,10 @@ class IndeCateR(Estimator):
     Paper: De Smet, Sansone & Zuidberg Dos Martires 2023, "Differentiable sampling of categorical
     distributions using the CatLog-derivative trick" (NeurIPS).
     Args:
-        stack_evaluations: evaluate the alternative values in one re-run, stacked on a new batch dim left
-            of every dim in use. Only for a program that counts every dim from the right (reductions,
-            softmaxes, indexing and reshapes, as ``Enumerate`` requires): one that counts a dim from the left
-            would mix the values and bias the gradient. A program whose costs come back without the new
-            dim, or that raises, is re-run once per value instead.
+        stack_evaluations: evaluate the alternative values in one re-run, stacked on a new batch dim; only
+            for a program that counts every dim from the right, else the gradient is biased (see
+            :class:`~scgrad.estimators.components.ComponentEstimator`).
     """
-
-    first_order_only = True
-
-    def __init__(self, stack_evaluations: bool = False):
-        super().__init__()
-        self.stack_evaluations = stack_evaluations
 
     def check(self, name, dist):
         base, _ = base_distribution(dist)
@@ -51,14 +42,6 @@ class IndeCateR(Estimator):
                 f"OneHotCategorical, Bernoulli, or Independent of them), not {type(base).__name__}. Use "
                 f"MeasureValued() for a Normal node, or ScoreFunction()."
             )
-
-    @property
-    def needs_downstream(self) -> bool:
-        return True
-
-    def draw(self, node: Node, layout):
-        refuse_enumerated_upstream("IndeCateR", node, layout)
-        return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
 
     def parts(self, node, downstream):
         costs, probs = outcome_costs(self, node, downstream)

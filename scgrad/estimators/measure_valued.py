@@ -7,21 +7,14 @@ import math
 import torch
 import torch.distributions as D
 
-from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
-from scgrad.estimators.components import (
-    base_distribution,
-    costs_at,
-    drawn_cost,
-    outcome_costs,
-    refuse_enumerated_upstream,
-)
+from scgrad.estimators.base import Parts
+from scgrad.estimators.components import ComponentEstimator, base_distribution, costs_at, drawn_cost, outcome_costs
 
 SUPPORTED = (D.Bernoulli, D.Categorical, D.OneHotCategorical, D.Normal)
 
 
-class MeasureValued(Estimator):
+class MeasureValued(ComponentEstimator):
     """Measure-valued derivative: the derivative of a density written as ``c · (p⁺ − p⁻)``, each part sampled.
 
     Approximates: ``d/dθ E_{z~p_θ}[f(z)]``, one scalar component of ``z`` at a time.
@@ -48,18 +41,10 @@ class MeasureValued(Estimator):
     Paper: Pflug 1989, "Sampling derivatives of probabilities"; Mohamed, Rosca, Figurnov & Mnih 2020, "Monte
     Carlo gradient estimation in machine learning", section 6.
     Args:
-        stack_evaluations: evaluate the alternative values in one re-run, stacked on a new batch dim left
-            of every dim in use. Only for a program that counts every dim from the right (reductions,
-            softmaxes, indexing and reshapes, as ``Enumerate`` requires): one that counts a dim from the left
-            would mix the values and bias the gradient. A program whose costs come back without the new
-            dim, or that raises, is re-run once per value instead.
+        stack_evaluations: evaluate the alternative values in one re-run, stacked on a new batch dim; only
+            for a program that counts every dim from the right, else the gradient is biased (see
+            :class:`~scgrad.estimators.components.ComponentEstimator`).
     """
-
-    first_order_only = True
-
-    def __init__(self, stack_evaluations: bool = False):
-        super().__init__()
-        self.stack_evaluations = stack_evaluations
 
     def check(self, name, dist):
         base, _ = base_distribution(dist)
@@ -69,14 +54,6 @@ class MeasureValued(Estimator):
                 f"OneHotCategorical and Normal (or Independent of them), not {type(base).__name__}. Use "
                 f"ScoreFunction(), or Reparam() for a reparameterisable distribution."
             )
-
-    @property
-    def needs_downstream(self) -> bool:
-        return True
-
-    def draw(self, node: Node, layout):
-        refuse_enumerated_upstream("MeasureValued", node, layout)
-        return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
 
     def parts(self, node, downstream):
         base, _ = base_distribution(node.dist)
