@@ -31,7 +31,13 @@ class Baseline(nn.Module):
     ``forward(node, downstream)`` returns a :class:`Prediction` whose element ``i`` never depends on
     the sample at element ``i`` (that is what keeps the score function unbiased). State lives in
     buffers and parameters, so ``state_dict()`` checkpoints it.
+
+    ``needs_independence``: ``True`` for a baseline built from the costs of other elements or draws of the
+    node, which must not depend on the element it serves; the surrogate then tracks which costs are
+    computed from the node's value, so a cost that merely comes later does not count as shared.
     """
+
+    needs_independence = False
 
     def forward(self, node, downstream) -> Prediction:
         raise NotImplementedError
@@ -51,3 +57,16 @@ class Baseline(nn.Module):
         memo[id(self)] = new
         new.__setstate__(copy.deepcopy(self.__dict__, memo))
         return new
+
+
+def mixing_costs(downstream, dims: list[int]) -> str:
+    """Names the downstream costs that lack one of the log-prob ``dims`` (negative), with their shapes."""
+    shape = downstream.cost.shape
+    sites = downstream.sites() if downstream.sites is not None else []
+    found = [
+        f"{site.name!r} (shape {tuple(site.value.shape)})" for site in sites
+        if any(shape[d] > 1 and (site.value.dim() < -d or site.value.shape[d] != shape[d]) for d in dims)
+    ]
+    if not found:
+        return "a downstream cost"
+    return ("cost " if len(found) == 1 else "costs ") + ", ".join(found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from scgrad import distributed
-from scgrad.baselines.base import Baseline, Prediction
+from scgrad.baselines.base import Baseline, Prediction, mixing_costs
 from scgrad.errors import ScgradError
 
 
@@ -30,6 +30,8 @@ class BatchAverage(Baseline):
         group: ``None``, ``scgrad.distributed.WORLD`` or a ``torch.distributed.ProcessGroup``.
     """
 
+    needs_independence = True
+
     def __init__(self, group=None):
         super().__init__()
         self.group = distributed.check_group(group, "BatchAverage")
@@ -40,7 +42,8 @@ class BatchAverage(Baseline):
         if not independent and group is None:
             raise ScgradError(
                 f"BatchAverage on node {node.name!r}: every element of its log-prob (shape "
-                f"{tuple(cost.shape)}) shares a downstream cost with every other, so no element is "
+                f"{tuple(cost.shape)}) shares a downstream cost with every other "
+                f"({mixing_costs(downstream, list(range(-cost.dim(), 0)))} reduces over its dims), so no element is "
                 f"independent of another. Keep one cost element per data point, or use LeaveOneOut() with "
                 f"num_samples >= 2, or MovingAverage()."
             )

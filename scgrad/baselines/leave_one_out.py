@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scgrad import distributed
-from scgrad.baselines.base import Baseline, Prediction
+from scgrad.baselines.base import Baseline, Prediction, mixing_costs
 from scgrad.errors import ScgradError
 
 
@@ -31,6 +31,8 @@ class LeaveOneOut(Baseline):
         group: ``None``, ``scgrad.distributed.WORLD`` or a ``torch.distributed.ProcessGroup``.
     """
 
+    needs_independence = True
+
     def __init__(self, group=None):
         super().__init__()
         self.group = distributed.check_group(group, "LeaveOneOut")
@@ -45,9 +47,14 @@ class LeaveOneOut(Baseline):
             )
         if node.sample_dim not in downstream.independent_dims and downstream.cost.shape[node.sample_dim] > 1:
             raise ScgradError(
-                f"LeaveOneOut on node {node.name!r}: a downstream cost combines its {count} draws (it lacks the "
-                f"sample dim {node.sample_dim} of log-prob shape {tuple(downstream.cost.shape)}), so the other "
-                f"draws are not independent of each one. Use a multi-sample baseline such as VIMCO, or MovingAverage()."
+                f"LeaveOneOut on node {node.name!r}: {mixing_costs(downstream, [node.sample_dim])} depends on its "
+                f"{count} draws together (lacking its sample dim {node.sample_dim} of log-prob shape "
+                f"{tuple(downstream.cost.shape)}), so the other draws' costs are not independent of each draw. For a "
+                f"cost that combines the draws (an IWAE bound), use ScoreFunction(VIMCO(log_weights)). For a cost "
+                f"computed without {node.name!r} (an analytic KL), make sure it is not computed from its value: scgrad "
+                f"follows the value through torch operations, and takes every later cost as dependent once the value "
+                f"has left torch (.item(), .numpy(), a Python branch) or under torch.compile; or record that cost "
+                f"before sampling {node.name!r}."
             )
         cost = downstream.cost
         axis = cost.dim() + node.sample_dim

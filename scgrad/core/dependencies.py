@@ -7,6 +7,7 @@ per group, however long the episode. Provenance sums over each target's own depe
 
 from __future__ import annotations
 
+import bisect
 import weakref
 from math import prod
 
@@ -15,21 +16,27 @@ import torch
 from scgrad.core.graph import CostSite, Graph, Node
 from scgrad.core.shapes import sum_to
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Downstream
+from scgrad.estimators.base import Downstream, Evaluation
 
 
 class Dependencies:
-    """Answers, for a graph, what lies upstream of a target and downstream of a node."""
+    """Answers, for a graph, what lies upstream of a target and downstream of a node.
 
-    def __init__(self, graph: Graph, tracked: bool, rerun=None):
+    A node whose dependencies were tracked (``graph.precise(node)``: under ``scgrad.provenance()``, or
+    probed for its estimator and never escaped) is upstream of exactly the targets whose provenance
+    names it; any other node is upstream of every target recorded after it (time order).
+    """
+
+    def __init__(self, graph: Graph, tracked: bool = False, rerun=None):
         self.graph = graph
         self.tracked = tracked
         self.rerun = rerun
+        self.precise = {name for name, node in graph.nodes.items() if graph.precise(node)}
 
     def upstream(self, target, node: Node) -> bool:
         """Whether ``node`` lies upstream of ``target`` (a cost or another node)."""
-        if self.tracked:
-            return node.name in target.upstream
+        if node.name in self.precise:
+            return node.name in (target.upstream or ())
         return node.order < target.order
 
     def upstream_stack(self, sources: list[tuple[Node, torch.Tensor]], targets: list, shape: torch.Size, label_of):
@@ -49,12 +56,8 @@ class Dependencies:
                 return tensor
             return sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label_of(target)).expand(shape)
 
-        if self.tracked:
-            position = {node.name: i for i, (node, _) in enumerate(sources)}
-            rows = []
-            for target in targets:
-                upstream = sorted(position[name] for name in target.upstream if name in position)
-                rows.append([reduce(*sources[i], target) for i in upstream])
+        if any(node.name in self.precise for node, _ in sources):
+            rows = [[reduce(*sources[i], target) for i in self._upstream_of(sources, target)] for target in targets]
             if not any(rows):
                 return None
             zero = sources[0][1].new_zeros(shape)
@@ -72,19 +75,35 @@ class Dependencies:
         prefix = torch.cat([stacked.new_zeros((1,) + tuple(shape)), stacked.cumsum(0)])
         return prefix[torch.tensor(index, device=prefix.device)]
 
+    def _upstream_of(self, sources: list, target) -> list[int]:
+        """Positions in ``sources`` (in time order) of the sources upstream of ``target``.
+
+        Tracked sources count when the target's provenance names them; the others when they come first.
+        """
+        if self._positions is None or self._positions[0] is not sources:
+            tracked = {node.name: i for i, (node, _) in enumerate(sources) if node.name in self.precise}
+            loose = [i for i, (node, _) in enumerate(sources) if node.name not in self.precise]
+            self._positions = (sources, tracked, loose, [sources[i][0].order for i in loose])
+        _, tracked, loose, orders = self._positions
+        named = [tracked[name] for name in (target.upstream or ()) if name in tracked]
+        return sorted(named + loose[: bisect.bisect_left(orders, target.order)])
+
+    _positions = None
+
     def downstream(self, nodes: list[Node]) -> dict[Node, Downstream]:
         """For each node: its downstream cost per log-prob element, its independent dims and an evaluator."""
         result = {}
-        if self.tracked:
+        tracked = [node for node in nodes if node.name in self.precise]
+        if tracked:
             costs_of = _costs_by_node(self.graph)
-            for node in nodes:
+            for node in tracked:
                 result[node] = _downstream(node, costs_of.get(node.name, []), detach=True)._replace(**self._evaluators(node))
-            return result
         costs = list(self.graph.costs.values())
         orders = [c.order for c in costs]
         groups: dict[tuple, list[Node]] = {}
         for node in nodes:
-            groups.setdefault(tuple(node.log_prob.shape), []).append(node)
+            if node.name not in self.precise:
+                groups.setdefault(tuple(node.log_prob.shape), []).append(node)
         for shape, members in groups.items():
             firsts = _count_before(orders, [node.order for node in members], inclusive=True)
             start = min(firsts)
@@ -110,12 +129,13 @@ class Dependencies:
                 kept = independent[first - start]
                 if kept not in dims:
                     dims[kept] = tuple(sorted(kept))
-                result[node] = Downstream(rows[first - start], dims[kept], **self._evaluators(node))
+                sites = (lambda first=first, later=later, start=start: later[first - start:])
+                result[node] = Downstream(rows[first - start], dims[kept], **self._evaluators(node), sites=sites)
         return result
 
     def downstream_of(self, node: Node, graph: Graph) -> list:
         """The costs of ``graph`` that depend on ``node`` (``node`` may come from another run)."""
-        if self.tracked:
+        if graph.precise(node):
             return _costs_by_node(graph).get(node.name, [])
         return [c for c in graph.costs.values() if c.order > node.order]
 
@@ -126,20 +146,20 @@ class Dependencies:
         return {"evaluate": self._evaluator(node), "evaluate_many": self._many_evaluator(node)}
 
     def _evaluator(self, node: Node):
-        def evaluate(value: torch.Tensor) -> torch.Tensor:
-            return _downstream(node, self._replay(node, value), detach=False).cost
+        def evaluate(value: torch.Tensor) -> Evaluation:
+            return _evaluation(node, self._replay(node, value))
 
         return evaluate
 
     def _many_evaluator(self, node: Node):
-        def evaluate_many(values: list[torch.Tensor], stacked: bool = False) -> list[torch.Tensor]:
+        def evaluate_many(values: list[torch.Tensor], stacked: bool = False) -> list[Evaluation]:
             # Under torch.compile a program that cannot take the stacked value fails while tracing,
             # where the fallback cannot catch it: one run per value there.
             try_stacked = stacked and len(values) > 1 and not torch.compiler.is_compiling()
             per_value = self._stacked_costs(node, values) if try_stacked else None
             if per_value is None:
-                return [_downstream(node, self._replay(node, value), detach=False).cost for value in values]
-            return [_downstream(node, costs, detach=False).cost for costs in per_value]
+                return [_evaluation(node, self._replay(node, value)) for value in values]
+            return [_evaluation(node, costs) for costs in per_value]
 
         return evaluate_many
 
@@ -245,7 +265,7 @@ def _costs_by_node(graph: Graph) -> dict[str, list]:
     """Node name -> the costs of ``graph`` whose provenance includes it, in time order (one pass)."""
     costs_of: dict[str, list] = {}
     for site in graph.costs.values():
-        for name in site.upstream:
+        for name in site.upstream or ():
             costs_of.setdefault(name, []).append(site)
     return costs_of
 
@@ -305,4 +325,10 @@ def _downstream(node: Node, costs, detach: bool) -> Downstream:
     independent = _candidate_dims(shape)
     for site in costs:
         independent = independent & _kept_dims(site.value.shape, shape)
-    return Downstream(_total(node, costs, detach), tuple(sorted(independent)))
+    return Downstream(_total(node, costs, detach), tuple(sorted(independent)), sites=lambda: list(costs))
+
+
+def _evaluation(node: Node, costs) -> Evaluation:
+    """The downstream costs of a re-run: per element of the node's log-prob, and their part of the objective."""
+    objective = sum((site.value.mean() for site in costs), node.log_prob.new_zeros(()))
+    return Evaluation(_downstream(node, costs, detach=False).cost, objective)

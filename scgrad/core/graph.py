@@ -29,6 +29,7 @@ class Node:
     sample_dim: int | None = None
     enum_dims: tuple[int, ...] = ()
     upstream: frozenset | None = None
+    probed: bool = False
     state: dict = field(default_factory=dict, repr=False)
     _log_prob: torch.Tensor | None = field(default=None, init=False, repr=False)
 
@@ -63,10 +64,20 @@ class CostSite:
 
 @dataclass
 class Graph:
-    """The record of one run of a program: nodes and costs by name, each in time order."""
+    """The record of one run of a program: nodes and costs by name, each in time order.
+
+    ``tracked``: every node's dependencies were tracked (``scgrad.provenance()``). ``escaped``: the
+    probed nodes whose values left torch, so that their dependencies are taken in time order.
+    """
 
     nodes: dict[str, Node] = field(default_factory=dict)
     costs: dict[str, CostSite] = field(default_factory=dict)
+    tracked: bool = False
+    escaped: set = field(default_factory=set)
+
+    def precise(self, node: Node) -> bool:
+        """Whether the costs and nodes that depend on ``node`` are known exactly (its provenance held)."""
+        return self.tracked or (node.probed and node.name not in self.escaped)
 
     def __repr__(self) -> str:
         return f"Graph(nodes={list(self.nodes.values())}, costs={list(self.costs.values())})"

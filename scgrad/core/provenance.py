@@ -4,19 +4,59 @@ Opt in with ``with scgrad.provenance(): obj = scgrad.surrogate(...)``. Each samp
 carries its node's name (and those its distribution's parameters came from); every torch operation
 unites the names of its inputs, so a cost knows exactly which nodes it depends on. The surrogate then
 gives each node credit only for the costs it influences (Rao-Blackwellised), instead of every cost
-recorded after it. The price is a Python-level hook on every torch call while the program runs.
+recorded after it. The price is a Python-level hook on every torch call that touches a tracked value.
+
+Without ``provenance()``, the surrogate still tracks the values of the nodes whose estimators ask for
+it (``Estimator.wants_dependencies``: enumeration, leave-one-out and batch-average baselines), so that
+a cost computed without them is not counted as theirs.
+
+A dependency that leaves torch is lost to the tracking, so every way out that ``__torch_function__``
+sees is caught where it happens (an *escape*): reading a value in Python (``item``, ``tolist``,
+``numpy``, ``int``, ``float``, ``bool``, ``__index__``, ``torch.equal``...), shapes that depend on values
+(``nonzero``, ``unique``, masking by a tracked boolean tensor), and in-place writes of tracked values
+into a tensor that does not carry them (``buf[0] = b``, ``torch.add(..., out=buf)``) or into a view of
+one. The handler recording the program decides what an escape means (see ``GraphRecorder``): an error
+naming the node under ``provenance()``, a fall-back to time order for the node otherwise. Reads made by
+``torch.distributions`` to validate their arguments are not escapes. What ``__torch_function__`` cannot
+see is not caught: an in-place write into a tensor's storage through a view taken before it carried
+the value, raw storage and pointer access outside torch, custom C++ code reading the data directly.
+``scgrad.audit`` checks the dependencies a program really has by substitution.
 """
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
-from scgrad.core.runtime import Handler
+from scgrad.core import runtime
+
+# Calls whose result leaves torch as a Python value computed from the data.
+_PYTHON_READS = frozenset({
+    "item", "tolist", "numpy", "__array__", "__int__", "__float__", "__bool__", "__index__", "__complex__",
+    "__contains__", "__reduce_ex__", "data_ptr", "storage", "untyped_storage", "equal", "allclose",
+    "is_nonzero",
+})
+# Calls whose result's shape depends on the data (a shape is read in Python without a torch call).
+_VALUE_SHAPES = frozenset({
+    "nonzero", "argwhere", "unique", "unique_consecutive", "masked_select", "bincount", "repeat_interleave",
+})
+# In-place calls that are not named with a trailing underscore.
+_IN_PLACE = frozenset({
+    "__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__",
+    "__ipow__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__",
+})
+# Code that reads parameters and values in Python only to validate them.
+_VALIDATING = ("torch/distributions/", "pyro/distributions/", "torch\\distributions\\", "pyro\\distributions\\")
 
 
 class ProvenanceTensor(torch.Tensor):
-    """A ``torch.Tensor`` that also carries ``provenance``: a frozenset of node names."""
+    """A ``torch.Tensor`` that also carries ``provenance``: a frozenset of node names.
+
+    ``_view`` notes whether the tensor it wraps is a view of another (an in-place write into it that adds
+    provenance would reach that other tensor unseen).
+    """
 
     @staticmethod
     def __new__(cls, data: torch.Tensor, provenance: frozenset):
@@ -24,19 +64,98 @@ class ProvenanceTensor(torch.Tensor):
             return data
         out = data.as_subclass(cls)
         out._provenance = provenance
+        out._view = data._is_view()  # a view of another tensor, which an in-place write would change unseen
         return out
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        leaves, _ = tree_flatten((args, kwargs))
-        provenance = frozenset().union(*(provenance_of(leaf) for leaf in leaves))
-        args, kwargs = tree_map(strip, (args, kwargs))
-        result = func(*args, **kwargs)
-        return tree_map(lambda out: ProvenanceTensor(out, provenance) if isinstance(out, torch.Tensor) else out, result)
+        provenance = frozenset().union(*(leaf._provenance for leaf in _leaves(args, kwargs) if isinstance(leaf, cls)))
+        name = getattr(func, "__name__", "")
+        _check_escape(func, name, args, kwargs, provenance)
+        target = _written(name, args, kwargs)
+        with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
+            result = func(*args, **kwargs)
+        if isinstance(target, ProvenanceTensor):
+            target._provenance = target._provenance | provenance
+        return _wrap(result, provenance)
 
     def __repr__(self) -> str:
         return f"ProvenanceTensor({strip(self)!r}, provenance={set(self._provenance)})"
+
+
+def _leaves(args, kwargs):
+    """The arguments of a call, with lists, tuples and dicts of them opened (the pytree's leaves)."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, (list, tuple)):
+            if any(isinstance(item, (list, tuple, dict)) for item in value):
+                yield from tree_flatten(value)[0]
+            else:
+                yield from value
+        elif isinstance(value, dict):
+            yield from tree_flatten(value)[0]
+        else:
+            yield value
+
+
+def _wrap(result, provenance: frozenset):
+    """A call's results carrying ``provenance`` (a tensor already carrying it, written in place, as it is)."""
+    if isinstance(result, ProvenanceTensor):
+        return result
+    if isinstance(result, torch.Tensor):
+        return ProvenanceTensor(result, provenance)
+    if isinstance(result, (list, tuple)) and not hasattr(result, "_fields") and all(isinstance(r, torch.Tensor) for r in result):
+        return type(result)(_wrap(r, provenance) for r in result)
+    return tree_map(lambda out: _wrap(out, provenance) if isinstance(out, torch.Tensor) else out, result)
+
+
+def _written(name: str, args, kwargs):
+    """The tensor an in-place call writes into, or ``None`` for an out-of-place call."""
+    if "out" in kwargs:
+        return kwargs["out"]
+    in_place = name in _IN_PLACE or (name.endswith("_") and not name.startswith("_"))
+    if in_place and args and isinstance(args[0], torch.Tensor):
+        return args[0]
+    return None
+
+
+def _check_escape(func, name: str, args, kwargs, provenance: frozenset) -> None:
+    """Report to the recording handler a call through which tracked values leave the tracking."""
+    how = None
+    if name in _PYTHON_READS:
+        how = f"read in Python ({_call(func, name)})"
+    elif name in _VALUE_SHAPES:
+        how = f"made into a shape ({_call(func, name)}: the shape of its result depends on the values)"
+    elif name == "__getitem__" and any(
+        isinstance(index, ProvenanceTensor) and strip(index).dtype in (torch.bool, torch.uint8) for index in _leaves(args[1:], {})
+    ):
+        how = "made into a shape (indexing with a boolean mask computed from them)"
+    else:
+        target = _written(name, args, kwargs)
+        if isinstance(target, torch.Tensor):
+            held = provenance_of(target)
+            if not held:
+                how = f"written in place into a tensor that does not carry them ({_call(func, name)})"
+            elif target._view and not provenance <= held:
+                how = f"written in place into a view of another tensor ({_call(func, name)}), whose base would not carry them"
+    if how is None or _validating(sys._getframe(2)):
+        return
+    for handler in runtime.handlers():
+        report = getattr(handler, "provenance_escaped", None)
+        if report is not None:
+            report(provenance, how)
+            return
+
+
+def _call(func, name: str) -> str:
+    owner = "torch.Tensor." if "Tensor" in getattr(func, "__qualname__", "") else "torch."
+    return f"{owner}{name}"
+
+
+def _validating(frame) -> bool:
+    """Whether the Python code making the call is a distribution checking its arguments."""
+    filename = frame.f_code.co_filename if frame is not None else ""
+    return any(part in filename for part in _VALIDATING)
 
 
 def strip(value):
@@ -46,29 +165,40 @@ def strip(value):
     return value
 
 
+def with_provenance(tensor: torch.Tensor, names: frozenset) -> torch.Tensor:
+    """``tensor`` carrying ``names`` besides its own provenance: for values that come back into torch from
+    outside it (an environment's step) and depend on the nodes named."""
+    return ProvenanceTensor(strip(tensor), provenance_of(tensor) | names)
+
+
 def provenance_of(value) -> frozenset:
-    """Node names a tensor (or a distribution, through its tensors) was computed from."""
+    """Node names a tensor (or a distribution, through its tensors and transforms) was computed from."""
     if isinstance(value, ProvenanceTensor):
         return value._provenance
-    if isinstance(value, torch.distributions.Distribution):
-        return _distribution_provenance(value, set())
+    if isinstance(value, (torch.distributions.Distribution, torch.distributions.transforms.Transform)):
+        return _object_provenance(value, set())
     return frozenset()
 
 
-def _distribution_provenance(dist, seen: set) -> frozenset:
-    if id(dist) in seen:
+def _object_provenance(obj, seen: set) -> frozenset:
+    """The provenance of every tensor a distribution or transform holds, through nested ones."""
+    if id(obj) in seen:
         return frozenset()
-    seen.add(id(dist))
+    seen.add(id(obj))
     found = frozenset()
-    for attr in vars(dist).values():
-        items = attr if isinstance(attr, (list, tuple)) else (attr,)
+    for attr in vars(obj).values():
+        items = attr if isinstance(attr, (list, tuple)) else attr.values() if isinstance(attr, dict) else (attr,)
         for item in items:
             if isinstance(item, ProvenanceTensor):
                 found |= item._provenance
-            elif isinstance(item, torch.distributions.Distribution):
-                found |= _distribution_provenance(item, seen)
+            elif isinstance(item, (torch.distributions.Distribution, torch.distributions.transforms.Transform)):
+                found |= _object_provenance(item, seen)
     return found
 
 
-class provenance(Handler):
-    """Ask ``surrogate`` to track exact dependencies (see the module's docstring)."""
+class provenance(runtime.Handler):
+    """Ask ``surrogate`` to track exact dependencies (see the module's docstring).
+
+    Under it, a value of a node that leaves torch (see the module's docstring) raises
+    :class:`~scgrad.ScgradError` naming the node, rather than losing the dependency in silence.
+    """

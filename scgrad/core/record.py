@@ -14,15 +14,47 @@ from scgrad.estimators.defaults import builtin_default
 
 
 class GraphRecorder(Handler):
-    """Records nodes and costs into :attr:`graph`; draws each node through its estimator."""
+    """Records nodes and costs into :attr:`graph`; draws each node through its estimator.
+
+    Dependencies: with ``track_provenance`` (under ``scgrad.provenance()``) every node's value carries
+    its provenance and a value that leaves torch raises :class:`~scgrad.ScgradError` naming the node.
+    Without it, the nodes whose estimator ``wants_dependencies`` are tracked (*probed*) all the same,
+    except while ``torch.compile`` traces; a probed value that leaves torch is noted in
+    ``graph.escaped`` and that node falls back to time order, which is always sound. An enumerated value
+    read in Python is refused either way: the program would see every outcome at once. Once a node is
+    probed, the values of later nodes drawn from distributions that depend on it carry provenance too,
+    and every later cost notes the provenance of its value.
+    """
 
     direct = True
 
     def __init__(self, track_provenance: bool = False):
-        self.graph = Graph()
+        self.graph = Graph(tracked=track_provenance)
         self.layout = Layout()
         self.track_provenance = track_provenance
+        self._probing = track_provenance
         self._order = 0
+
+    def provenance_escaped(self, names: frozenset, how: str) -> None:
+        """A value carrying ``names`` leaves torch (see :mod:`scgrad.core.provenance`): refuse it or note it."""
+        listed = ", ".join(repr(name) for name in sorted(names))
+        enumerated = sorted(name for name in names if name in self.graph.nodes and self.graph.nodes[name].enum_dims)
+        if enumerated:
+            raise ScgradError(
+                f"the value of enumerated node(s) {enumerated} is {how}; an enumerated value holds every outcome "
+                f"at once (on a dim of its own), so the program cannot read it outside torch. Compute with torch "
+                f"operations that count dims from the right, or give the node an estimator that draws a sample "
+                f"(e.g. ScoreFunction())."
+            )
+        if self.track_provenance:
+            raise ScgradError(
+                f"under scgrad.provenance(), a value computed from node(s) {listed} is {how}, so the costs that "
+                f"depend on it would lose track of those nodes and get a biased gradient. Keep the computation in "
+                f"torch (torch.where instead of a Python branch, indexing with the tensor itself, building a new "
+                f"tensor with torch.cat/torch.stack instead of writing into one), or leave out scgrad.provenance(): "
+                f"time order (every cost depends on every node sampled before it) is always sound."
+            )
+        self.graph.escaped |= names
 
     def process(self, msg: Message) -> None:
         if msg.kind == "sample":
@@ -68,12 +100,12 @@ class GraphRecorder(Handler):
         """Record a drawn (or substituted) node; return the value the program sees."""
         self.layout.observe(len(node.dist.batch_shape) + (node.num_samples is not None))
         self.graph.nodes[node.name] = node
-        if self.track_provenance:
+        if node.probed or node.upstream:
             return ProvenanceTensor(strip(node.value), node.upstream | {node.name})
         return node.value
 
     def _keep_cost(self, name: str, value: torch.Tensor) -> None:
-        upstream = provenance_of(value) if self.track_provenance else None
+        upstream = provenance_of(value) if self._probing else None
         value = strip(value)
         self.layout.observe(value.dim())
         self.graph.costs[name] = CostSite(name, value, self._order, upstream)
@@ -102,6 +134,8 @@ class GraphRecorder(Handler):
         if num_samples is not None:
             node.sample_dim = -(len(dist.batch_shape) + 1)
             self.layout.check_sample_dim(name, node.sample_dim, dist.batch_shape)
-        if self.track_provenance:
+        node.probed = self.track_provenance or (estimator.wants_dependencies and not torch.compiler.is_compiling())
+        self._probing = self._probing or node.probed
+        if self._probing:
             node.upstream = provenance_of(dist)
         return node

@@ -83,6 +83,11 @@ def find(kind: type) -> Handler | None:
     return None
 
 
+def handlers():
+    """The handlers in force, innermost first."""
+    return reversed(_STACK)
+
+
 def apply_stack(msg: Message) -> Message:
     """Send ``msg`` through the handlers, innermost first, and draw a value if none did."""
     reached = 0

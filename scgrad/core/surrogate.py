@@ -272,7 +272,7 @@ class _Combiner:
         weights: dict = {}
         for target in targets:
             shape = shape_of(target)
-            weight = _log_weight(target, shape, self.factors, self.deps) if self.factors else None
+            weight = _log_weight(target, shape, self.factors, self.deps, label_of(target)) if self.factors else None
             key = shape if weight is None else id(target)
             weights[key] = weight
             groups.setdefault(key, []).append(target)
@@ -289,18 +289,41 @@ class _Combiner:
         return out
 
 
-def _log_weight(target, shape, factors, deps: Dependencies):
+def _log_weight(target, shape, factors, deps: Dependencies, label: str):
     """Sum of the enumerated log-probabilities that weight ``target``'s elements, or ``None``.
 
-    A factor counts when its node lies upstream and the target varies along one of its enumeration
-    dims. (An enumerated value is expanded to its distribution's batch shape, so a target computed from
-    a node enumerated conditionally on another also varies along the parent's dim.)
+    A factor counts when the target varies along one of its node's enumeration dims: through the
+    node's value, a value computed from it (an enumerated value is expanded to its distribution's batch
+    shape, so a target computed from a node enumerated conditionally on another also varies along the
+    parent's dim), or a shape broadcast against one (the probabilities then sum to one over a constant).
+    A target that depends on an enumerated node without varying along its dims was reduced over them,
+    which mixes outcomes: refused.
     """
     weight = None
     for node, log_prob, dims in factors:
-        if any(has_dim(shape, d) for d in dims) and deps.upstream(target, node):
+        if any(has_dim(shape, d) for d in dims):
             weight = log_prob if weight is None else weight + log_prob
+        elif dims and deps.upstream(target, node):
+            _refuse_reduced(label, shape, node, log_prob, dims, deps)
     return weight
+
+
+def _refuse_reduced(label: str, shape, node, log_prob, dims, deps: Dependencies) -> None:
+    known = node.name in deps.precise
+    cause = (
+        "is computed from" if known else
+        "is recorded after (and, under torch.compile, where its dependencies are not tracked, taken to depend on)"
+    )
+    raise ScgradError(
+        f"{label} (shape {tuple(shape)}) {cause} enumerated node {node.name!r}, but does not vary along the dim "
+        f"that holds the node's outcomes (dim {min(dims)} of its log-prob, shape {tuple(log_prob.shape)}): it was "
+        f"reduced over the node's elements without keepdim=True (b.sum(), b.sum(-1), b.mean(-1)), or over that dim "
+        f"itself, which mixes outcomes. Enumeration gives every element of a node its own outcomes on one shared dim, "
+        f"so each cost element must depend on its own elements only: keep the node's batch dims in the cost (one "
+        f"element per data point); or declare the elements one event, D.Independent(dist, 1), which Enumerate lays "
+        f"out jointly (every combination, up to 1,024); or use ScoreFunction()."
+        + ("" if known else " Or record the cost before sampling the node.")
+    )
 
 
 def _expectation(value, log_weight, enum_dims, shape, label: str) -> torch.Tensor:

@@ -75,9 +75,8 @@ def exact_gradient(program, args: tuple, params: list[torch.Tensor]):
         objective = exact(program, *args)
     except ScgradError as error:
         return None, str(error)
-    continuous = [n.name for n in objective.graph.nodes.values() if not isinstance(n.estimator, Enumerate)]
-    if continuous:
-        return None, f"node(s) {continuous} cannot be enumerated"
+    if objective.continuous:
+        return None, f"node(s) {list(objective.continuous)} cannot be enumerated"
     grads = torch.autograd.grad(objective.loss, params, allow_unused=True, materialize_grads=True)
     return torch.cat([g.detach().reshape(-1) for g in grads]), None
 

@@ -10,6 +10,19 @@ from torch import nn
 from scgrad.core.graph import Node
 
 
+class Evaluation(NamedTuple):
+    """The costs downstream of a node, evaluated (by a re-run) at another value of the node.
+
+    ``cost``: per element of the node's log-prob, on the scale of :attr:`Downstream.cost` (a cost shared
+    by several elements counts in full for each, as the score-function term needs it). ``objective``: the
+    downstream costs' part of the objective, ``sum over costs of cost.mean()`` (each counted once, as a
+    pathwise term needs it). Neither is detached.
+    """
+
+    cost: torch.Tensor
+    objective: torch.Tensor
+
+
 class Downstream(NamedTuple):
     """What the surrogate knows about the costs that depend on a node.
 
@@ -18,17 +31,19 @@ class Downstream(NamedTuple):
     log-prob dimensions (negative positions) along which elements share no downstream cost, so
     that the cost of one element is independent of another's sample. ``evaluate(value)``: the same
     downstream cost, not detached, with this node's value replaced by ``value`` and every other node
-    held at its drawn value; it re-runs the program, which must therefore have no side effects
-    outside scgrad (``None`` where the program is not known). ``evaluate_many(values, stacked=False)``:
+    held at its drawn value, as an :class:`Evaluation`; it re-runs the program, which must therefore have
+    no side effects outside scgrad (``None`` where the program is not known). ``evaluate_many(values, stacked=False)``:
     ``[evaluate(v) for v in values]``; with ``stacked=True``, from a single run of the program with the
     values stacked on a new leading batch dim, which is correct only for a program that counts every dim
     from the right (see ``Dependencies._stacked_costs``; estimators expose it as ``stack_evaluations``).
+    ``sites()``: the downstream costs themselves (``CostSite``s), to name them in errors.
     """
 
     cost: torch.Tensor
     independent_dims: tuple[int, ...]
-    evaluate: Callable[[torch.Tensor], torch.Tensor] | None = None
-    evaluate_many: Callable[..., list[torch.Tensor]] | None = None  # (values, stacked=False) -> costs
+    evaluate: Callable[[torch.Tensor], Evaluation] | None = None
+    evaluate_many: Callable[..., list[Evaluation]] | None = None  # (values, stacked=False) -> evaluations
+    sites: Callable[[], list] | None = None
 
 
 class Parts(NamedTuple):
@@ -62,9 +77,14 @@ class Estimator(nn.Module):
     ``first_order_only``: ``True`` for an estimator whose terms are unbiased for first derivatives only;
     the surrogate then refuses to be differentiated with ``create_graph=True`` rather than give wrong
     higher derivatives.
+
+    ``wants_dependencies``: ``True`` for an estimator that needs to know which costs are computed from
+    its node's value (not merely recorded after it): the surrogate then tracks the value's provenance
+    (see :mod:`scgrad.core.provenance`), so a later cost computed without it is not counted as its.
     """
 
     first_order_only = False
+    wants_dependencies = False
 
     def check(self, name: str, dist: torch.distributions.Distribution) -> None:
         """Raise :class:`~scgrad.errors.ScgradError` if this estimator cannot serve ``dist``."""
@@ -81,3 +101,12 @@ class Estimator(nn.Module):
     def needs_downstream(self) -> bool:
         """Whether :meth:`parts` reads ``downstream`` (computed only when some estimator does)."""
         return False
+
+    def present(self, dist: torch.distributions.Distribution, outcome: torch.Tensor) -> torch.Tensor:
+        """The value the program sees for ``outcome``, a sample of ``dist`` (as ``dist.sample()`` gives it).
+
+        The outcome itself, except for estimators that hand the program another form of it (a
+        relaxation of a ``Categorical`` node gives a vector on the simplex): ``scgrad.diagnostics.exact``
+        feeds each node its outcomes in the form its program is written for.
+        """
+        return outcome

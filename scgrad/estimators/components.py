@@ -114,8 +114,8 @@ def costs_at(estimator, node: Node, downstream: Downstream, alternatives: list[t
         value_mask = mask.reshape(tuple(components) + (1,) * event_rank)
         values = [torch.where(value_mask, alternative, node.value) for alternative in alternatives]
         costs = downstream.evaluate_many(values, stacked=getattr(estimator, "stack_evaluations", False))
-        for slot, cost in enumerate(costs):
-            cost = cost.detach().reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
+        for slot, evaluation in enumerate(costs):
+            cost = evaluation.cost.detach().reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
             results[slot] = torch.where(mask, cost, results[slot])
     return results
 

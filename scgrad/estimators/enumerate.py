@@ -72,6 +72,8 @@ class Enumerate(Estimator):
         each_draw: give each of the ``num_samples`` draws its own enumeration dimension.
     """
 
+    wants_dependencies = True
+
     def __init__(self, each_draw: bool = False):
         super().__init__()
         self.each_draw = each_draw

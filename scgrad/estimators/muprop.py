@@ -62,12 +62,14 @@ class MuProp(Estimator):
         mean = base_distribution(node.dist)[0].probs.expand(node.value.shape)
         point = mean.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            at_mean = downstream.evaluate(point)
+            at_mean, objective = downstream.evaluate(point)
             slope = None
-            if at_mean.requires_grad:  # a downstream cost that ignores the node has no slope
-                (slope,) = torch.autograd.grad(at_mean.sum(), point, allow_unused=True)
-        slope = torch.zeros_like(point) if slope is None else slope
+            if objective.requires_grad:  # a downstream cost that ignores the node has no slope
+                (slope,) = torch.autograd.grad(objective, point, allow_unused=True)
         score = node.log_prob
+        # Per element i, the slope of its own downstream cost in its own value: the objective's, scaled to the
+        # score term's scale (a cost element depends on its own elements only, so this is the diagonal).
+        slope = torch.zeros_like(point) if slope is None else slope * score.numel()
         events = tuple(range(score.dim(), node.value.dim()))
 
         def per_element(x):

@@ -38,7 +38,16 @@ def _apply_control(control: nn.Module, node: Node, z: torch.Tensor) -> torch.Ten
     shape = node.log_prob.shape
     param = next(control.parameters(), None)
     inputs = flat_events(z, shape)
-    out = control(inputs if param is None else inputs.to(param.dtype)).to(z.dtype)
+    try:
+        out = control(inputs if param is None else inputs.to(param.dtype)).to(z.dtype)
+    except RuntimeError as error:
+        raise ScgradError(
+            f"node {node.name!r}: the control variate failed on the node's relaxed value, flattened to shape "
+            f"{tuple(inputs.shape)} ({error}). A control takes one input size: its default network is sized on "
+            f"the first node it sees, so one RELAX() or LAX() instance serves nodes whose events flatten to the "
+            f"same size only; give each node its own estimator, or a control that takes "
+            f"{inputs.shape[-1]} inputs."
+        ) from error
     if out.shape == tuple(shape) + (1,):
         out = out.squeeze(-1)
     if out.shape != shape:
@@ -87,19 +96,23 @@ class _GivenOutcome(Estimator):
             outcome = _as_outcome(node.dist, node.value, view)
             z = view.perturb_given(outcome)
         z_given = view.perturb_given(outcome)
-        at_z, at_given = self.controls(node, view, [z, z_given], downstream)
+        (at_z, total_z), (at_given, total_given) = self.controls(node, view, [z, z_given], downstream)
         score = node.log_prob
-        pathwise = (at_z - at_given).mean()
+        pathwise = total_z - total_given
         aux = variance_loss(score, (downstream.cost - at_given) / score.numel(), pathwise, [view.logits])
         return Parts(
             score=score,
             baseline=at_given.detach(),
-            extra=(at_z - at_z.detach()).mean() - (at_given - at_given.detach()).mean(),
+            extra=(total_z - total_z.detach()) - (total_given - total_given.detach()),
             aux_loss=aux,
         )
 
-    def controls(self, node, view, perturbed: list[torch.Tensor], downstream) -> list[torch.Tensor]:
-        """The control variate at each of the ``perturbed`` logits, one value per log-prob element."""
+    def controls(self, node, view, perturbed: list[torch.Tensor], downstream) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The control variate at each of the ``perturbed`` logits: ``(per element, in the objective)``.
+
+        Per element of the log-prob, on the scale of ``downstream.cost`` (the baseline of the score
+        term); and its part of the objective, whose pathwise gradient is added back.
+        """
         raise NotImplementedError
 
 
@@ -152,8 +165,8 @@ class REBAR(_GivenOutcome):
         if downstream.evaluate_many is None:
             raise ScgradError(f"node {node.name!r}: REBAR re-runs the program; build the objective with scgrad.surrogate.")
         temperature = self.temperature()
-        costs = downstream.evaluate_many([view.relax(z, temperature) for z in perturbed], stacked=self.stack_evaluations)
-        return [self.eta * cost for cost in costs]
+        evaluations = downstream.evaluate_many([view.relax(z, temperature) for z in perturbed], stacked=self.stack_evaluations)
+        return [(self.eta * cost, self.eta * objective) for cost, objective in evaluations]
 
 
 class RELAX(_GivenOutcome):
@@ -180,7 +193,8 @@ class RELAX(_GivenOutcome):
         self.net = default_control() if control is None else control
 
     def controls(self, node, view, perturbed, downstream):
-        return [_apply_control(self.net, node, z) for z in perturbed]
+        controls = [_apply_control(self.net, node, z) for z in perturbed]
+        return [(control, control.mean()) for control in controls]
 
 
 class LAX(Estimator):

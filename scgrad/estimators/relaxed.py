@@ -45,6 +45,15 @@ class Relaxation(Estimator):
     def parts(self, node, downstream):
         return Parts()
 
+    def present(self, dist, outcome):
+        """A ``Categorical`` outcome (an index) as the one-hot vector the program receives; others as they are."""
+        base = dist
+        while isinstance(base, torch.distributions.Independent):
+            base = base.base_dist
+        if isinstance(base, torch.distributions.Categorical):
+            return torch.nn.functional.one_hot(outcome.long(), base.logits.shape[-1]).to(base.logits.dtype)
+        return outcome
+
 
 class GumbelSoftmax(Relaxation):
     """Pathwise gradient through a Gumbel-softmax (Concrete) relaxation of a discrete node.

@@ -37,6 +37,10 @@ class ScoreFunction(Estimator):
     def needs_downstream(self) -> bool:
         return self.baseline is not None
 
+    @property
+    def wants_dependencies(self) -> bool:
+        return self.baseline is not None and self.baseline.needs_independence
+
     def draw(self, node: Node, layout):
         return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
 

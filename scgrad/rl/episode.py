@@ -5,7 +5,9 @@ ends when every environment has finished. An environment that finishes early wai
 steps its action's log-prob carries no gradient and its cost is zero, so nothing that happens after
 its episode (the autoreset of a ``gym.make_vec`` env starts a new one) is credited to its actions,
 and the episode's actions are credited only with their own episode's rewards. By time order the
-action at step ``t`` is credited with the costs of steps ``t, t+1, ...``: reward-to-go.
+action at step ``t`` is credited with the costs of steps ``t, t+1, ...``: reward-to-go. Under
+``scgrad.provenance()`` the environment's outputs carry the provenance of every action before them (its
+state depends on all of them), which gives the same credit.
 
 Discounting scales each step's cost: the cost at step ``t`` is ``-gamma**t * reward_t``, so the
 objective is minus the expected discounted return from the first step,
@@ -24,6 +26,7 @@ import torch
 import torch.distributions as D
 
 from scgrad.core.primitives import cost, sample
+from scgrad.core.provenance import provenance_of, strip, with_provenance
 from scgrad.core.surrogate import Objective, surrogate
 from scgrad.errors import ScgradError
 from scgrad.estimators.base import Estimator
@@ -90,8 +93,9 @@ def episode(
     returns = torch.zeros(envs.num_envs)
     lengths = torch.zeros(envs.num_envs, dtype=torch.long)
     t = 0
+    history = frozenset()  # the nodes the environment's state depends on, where provenance is tracked
     while bool(alive.any()):
-        obs = torch.as_tensor(observation, dtype=torch.float32)
+        obs = with_provenance(torch.as_tensor(observation, dtype=torch.float32), history)
         weight = alive.to(obs.dtype) * gamma**t
         logits = policy(obs)
         if logits.shape[:1] != alive.shape or logits.dim() != 2:
@@ -102,10 +106,11 @@ def episode(
         logits = torch.where(alive.unsqueeze(-1), logits, logits.detach())
         chosen = plain if estimator is None else estimator(Step(t, obs, weight))
         action = sample(f"action{t}", D.Categorical(logits=logits), chosen)
-        observation, reward, terminated, truncated, _ = envs.step(action.numpy())
-        reward = torch.as_tensor(reward, dtype=obs.dtype)
+        history = history | provenance_of(action)
+        observation, reward, terminated, truncated, _ = envs.step(strip(action).numpy())
+        reward = with_provenance(torch.as_tensor(reward, dtype=obs.dtype), history)
         cost(f"cost{t}", -weight * reward)
-        returns += alive * reward
+        returns += alive * strip(reward)
         lengths += alive
         alive = alive & ~torch.as_tensor(terminated | truncated)
         t += 1

@@ -85,7 +85,7 @@ class Probe(Estimator):
         return node.dist.sample()
 
     def parts(self, node, downstream):
-        self.seen = downstream, downstream.evaluate(self.value)
+        self.seen = downstream, downstream.evaluate(self.value).cost
         return Parts(score=node.log_prob)
 
 

@@ -138,7 +138,7 @@ def test_cost_combining_draws(make):
 
 def test_leave_one_out_refuses_a_cost_combining_draws():
     logits = torch.tensor([0.3, -0.8], requires_grad=True)
-    with pytest.raises(scgrad.ScgradError, match="combines its 3 draws"):
+    with pytest.raises(scgrad.ScgradError, match="depends on its 3 draws together"):
         scgrad.surrogate(multi_sample, logits, sf(scgrad.LeaveOneOut()))
 
 
