@@ -13,6 +13,7 @@ from scgrad.core.handlers import block, override_estimators, substitute
 from scgrad.core.primitives import cost, sample
 from scgrad.core.provenance import provenance
 from scgrad.core.surrogate import Objective, surrogate
+from scgrad.diagnostics.audit import audit
 from scgrad.diagnostics.diagnose import diagnose
 from scgrad.distributions import GumbelSinkhorn
 from scgrad.errors import ScgradError
@@ -80,6 +81,7 @@ __all__ = [
     "UnorderedSet",
     "VIMCO",
     "__version__",
+    "audit",
     "block",
     "cost",
     "diagnose",

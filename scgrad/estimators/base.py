@@ -81,10 +81,15 @@ class Estimator(nn.Module):
     ``wants_dependencies``: ``True`` for an estimator that needs to know which costs are computed from
     its node's value (not merely recorded after it): the surrogate then tracks the value's provenance
     (see :mod:`scgrad.core.provenance`), so a later cost computed without it is not counted as its.
+
+    ``pathwise``: ``True`` for an estimator whose gradient flows through the value itself (no score
+    term): it does not rely on each cost element depending on its own elements of the node, and
+    ``scgrad.audit`` does not check that contract for it.
     """
 
     first_order_only = False
     wants_dependencies = False
+    pathwise = False
 
     def check(self, name: str, dist: torch.distributions.Distribution) -> None:
         """Raise :class:`~scgrad.errors.ScgradError` if this estimator cannot serve ``dist``."""

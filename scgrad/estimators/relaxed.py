@@ -26,6 +26,8 @@ class Relaxation(Estimator):
     all biased for the expected cost at discrete values.
     """
 
+    pathwise = True
+
     def check(self, name, dist):
         if concrete(dist) is None:
             raise ScgradError(

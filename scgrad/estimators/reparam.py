@@ -17,6 +17,8 @@ class Reparam(Estimator):
     Paper: Kingma & Welling 2014; Rezende, Mohamed & Wierstra 2014.
     """
 
+    pathwise = True
+
     def check(self, name, dist):
         if not dist.has_rsample:
             raise ScgradError(
