@@ -95,8 +95,10 @@ def run_compare(args: argparse.Namespace) -> int:
     found = results(out)
     console = Console(width=None if sys.stdout.isatty() else 120)
     title = f"scgrad compare: {found['problem']}, {settings.steps} steps, {settings.samples} samples, seed {settings.seed}"
+    console.print(found["audit"]["text"], markup=False, highlight=False)
     console.print(estimator_table(title, found["estimators"], found["recommendation"]))
-    console.print(f"recommended: {found['recommendation']}")
+    warning = "" if found["audit"]["ok"] else " (warning: the program fails the audit above)"
+    console.print(f"recommended: {found['recommendation']}{warning}")
     console.print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'variance.png'}, {out / 'objective.png'}")
     return 0
 

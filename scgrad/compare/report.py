@@ -25,6 +25,7 @@ def markdown(results: dict) -> str:
         "",
         "Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()) + ".",
         "",
+        *_audit_lines(results.get("audit")),
         "Variance is the trace of the covariance of the measured parameters' gradient over "
         f"{settings['repeats']} estimates on a fixed batch after the last step; SNR is |mean| / sqrt(variance); "
         "bias is |mean - exact| where the exact gradient is known (`!`: beyond noise); ms/step is training "
@@ -39,9 +40,11 @@ def markdown(results: dict) -> str:
         note = (row["note"] or "").replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {row['estimator']} | " + " | ".join(cells) + f" | {note} |")
     recommendation = results["recommendation"]
+    audit = results.get("audit")
+    warning = "" if audit is None or audit["ok"] else " **Warning: the program fails the audit above; this assumes the contract it breaks.**"
     lines += [
         "",
-        f"Recommended: **{recommendation}** (least variance x time among the unbiased)." if recommendation
+        f"Recommended: **{recommendation}** (least variance x time among the unbiased).{warning}" if recommendation
         else "No unbiased estimator was measured; no recommendation.",
         "",
         f"![gradient variance over training]({VARIANCE_PNG})",
@@ -50,3 +53,11 @@ def markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _audit_lines(audit: dict | None) -> list[str]:
+    """The audit's summary and findings, as a paragraph and a list."""
+    if audit is None:
+        return []
+    head, *items = audit["text"].splitlines()
+    return [f"Audit (`scgrad.audit`, before training): {head.removeprefix('audit: ')}.", "", *items, *([""] if items else [])]

@@ -13,6 +13,7 @@ from scgrad.compare.problem import Problem
 from scgrad.compare.report import markdown
 from scgrad.compare.train import Settings, train
 from scgrad.diagnostics.assignment import applicable, sites
+from scgrad.diagnostics.audit import audit
 from scgrad.diagnostics.catalogue import Entry
 from scgrad.diagnostics.recommend import recommend
 from scgrad.errors import ScgradError
@@ -27,7 +28,8 @@ def compare(problem: Problem, entries: Sequence[Entry], settings: Settings, out:
     Writes ``out/results.json`` (``"estimators"``: one row per estimator with ``estimator``, ``biased``,
     ``variance``, ``snr``, ``bias`` (``None`` where unknown), ``ms_per_step`` (the median training step,
     so that one-off start-up costs do not count), ``evaluations``,
-    ``objective``, ``train_objective``, ``note`` and the ``history`` of measurements), ``out/report.md``
+    ``objective``, ``train_objective``, ``note`` and the ``history`` of measurements; ``"audit"``: the
+    problem's program checked by :func:`scgrad.audit` before training), ``out/report.md``
     and the plots when every estimator is done. Per-estimator checkpoints live in
     ``out/checkpoints/``; with ``resume`` a run with the same configuration continues from them
     (an interrupted run gives the same final numbers as an uninterrupted one, timings aside), and
@@ -40,7 +42,9 @@ def compare(problem: Problem, entries: Sequence[Entry], settings: Settings, out:
     config = {"problem": problem.name, "estimators": [e.name for e in entries], "settings": vars(settings)}
     _start(out / CONFIG, folder, config, resume)
 
-    found = sites(problem.program, problem.model(), problem.probe(settings.seed), settings.samples)
+    probe = (problem.program, problem.model(), problem.probe(settings.seed), settings.samples)
+    found = sites(*probe)
+    checked = audit(*probe, every_node=True)
     rows = []
     for entry in entries:
         reason = applicable(entry, found)
@@ -58,6 +62,7 @@ def compare(problem: Problem, entries: Sequence[Entry], settings: Settings, out:
         rows.append(_row(entry, checkpoint.load(path), None))
 
     results = {"problem": problem.name, "setup": problem.describe(), "settings": vars(settings),
+               "audit": {"ok": checked.ok, "findings": checked.findings, "notes": checked.notes, "text": str(checked)},
                "recommendation": recommend(rows), "estimators": rows}
     checkpoint.write_json(results, out / RESULTS)
     plot(rows, out)

@@ -42,6 +42,7 @@ _PYTHON_READS = frozenset({
 _VALUE_SHAPES = frozenset({
     "nonzero", "argwhere", "unique", "unique_consecutive", "masked_select", "bincount", "repeat_interleave",
 })
+_WATCHED = _PYTHON_READS | _VALUE_SHAPES | {"__getitem__"}
 # In-place calls that are not named with a trailing underscore.
 _IN_PLACE = frozenset({
     "__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__",
@@ -70,10 +71,14 @@ class ProvenanceTensor(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        provenance = frozenset().union(*(leaf._provenance for leaf in _leaves(args, kwargs) if isinstance(leaf, cls)))
+        provenance = frozenset()
+        for leaf in _leaves(args, kwargs):
+            if isinstance(leaf, cls) and not leaf._provenance <= provenance:
+                provenance = provenance | leaf._provenance
         name = getattr(func, "__name__", "")
-        _check_escape(func, name, args, kwargs, provenance)
         target = _written(name, args, kwargs)
+        if name in _WATCHED or target is not None:
+            _check_escape(func, name, args, target, provenance)
         with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
             result = func(*args, **kwargs)
         if isinstance(target, ProvenanceTensor):
@@ -104,8 +109,11 @@ def _wrap(result, provenance: frozenset):
         return result
     if isinstance(result, torch.Tensor):
         return ProvenanceTensor(result, provenance)
-    if isinstance(result, (list, tuple)) and not hasattr(result, "_fields") and all(isinstance(r, torch.Tensor) for r in result):
-        return type(result)(_wrap(r, provenance) for r in result)
+    if isinstance(result, (list, tuple)):
+        if not any(isinstance(item, torch.Tensor) for item in result):  # a shape, a list of numbers
+            return result
+        if type(result) in (list, tuple):
+            return type(result)(_wrap(item, provenance) if isinstance(item, torch.Tensor) else item for item in result)
     return tree_map(lambda out: _wrap(out, provenance) if isinstance(out, torch.Tensor) else out, result)
 
 
@@ -119,7 +127,7 @@ def _written(name: str, args, kwargs):
     return None
 
 
-def _check_escape(func, name: str, args, kwargs, provenance: frozenset) -> None:
+def _check_escape(func, name: str, args, target, provenance: frozenset) -> None:
     """Report to the recording handler a call through which tracked values leave the tracking."""
     how = None
     if name in _PYTHON_READS:
@@ -130,14 +138,12 @@ def _check_escape(func, name: str, args, kwargs, provenance: frozenset) -> None:
         isinstance(index, ProvenanceTensor) and strip(index).dtype in (torch.bool, torch.uint8) for index in _leaves(args[1:], {})
     ):
         how = "made into a shape (indexing with a boolean mask computed from them)"
-    else:
-        target = _written(name, args, kwargs)
-        if isinstance(target, torch.Tensor):
-            held = provenance_of(target)
-            if not held:
-                how = f"written in place into a tensor that does not carry them ({_call(func, name)})"
-            elif target._view and not provenance <= held:
-                how = f"written in place into a view of another tensor ({_call(func, name)}), whose base would not carry them"
+    elif isinstance(target, torch.Tensor):
+        held = provenance_of(target)
+        if not held:
+            how = f"written in place into a tensor that does not carry them ({_call(func, name)})"
+        elif target._view and not provenance <= held:
+            how = f"written in place into a view of another tensor ({_call(func, name)}), whose base would not carry them"
     if how is None or _validating(sys._getframe(2)):
         return
     for handler in runtime.handlers():

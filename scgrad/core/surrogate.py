@@ -284,7 +284,7 @@ class _Combiner:
             if weights[key] is None:
                 out.append(_Term.of(group, built))
             else:
-                expectation = _expectation(built, weights[key], self.enum_dims, shape, label_of(group[0]))
+                expectation = _expectation(built, weights[key], self.enum_dims, shape, label_of(group[0]), self.factors)
                 out.append(_Term(group, expectation, expectation.detach().reshape(1)))
         return out
 
@@ -296,15 +296,16 @@ def _log_weight(target, shape, factors, deps: Dependencies, label: str):
     node's value, a value computed from it (an enumerated value is expanded to its distribution's batch
     shape, so a target computed from a node enumerated conditionally on another also varies along the
     parent's dim), or a shape broadcast against one (the probabilities then sum to one over a constant).
-    A target that depends on an enumerated node without varying along its dims was reduced over them,
-    which mixes outcomes: refused.
+    A target that depends on an enumerated node without varying along each of its dims (a rank too low
+    for the layout included) was reduced over them, which mixes outcomes: refused.
     """
     weight = None
     for node, log_prob, dims in factors:
-        if any(has_dim(shape, d) for d in dims):
+        varies = [has_dim(shape, d) for d in dims]
+        if dims and not all(varies) and deps.upstream(target, node):
+            _refuse_reduced(label, shape, node, log_prob, [d for d, v in zip(dims, varies) if not v], deps)
+        if any(varies):
             weight = log_prob if weight is None else weight + log_prob
-        elif dims and deps.upstream(target, node):
-            _refuse_reduced(label, shape, node, log_prob, dims, deps)
     return weight
 
 
@@ -326,13 +327,14 @@ def _refuse_reduced(label: str, shape, node, log_prob, dims, deps: Dependencies)
     )
 
 
-def _expectation(value, log_weight, enum_dims, shape, label: str) -> torch.Tensor:
+def _expectation(value, log_weight, enum_dims, shape, label: str, factors) -> torch.Tensor:
     """Mean of ``value`` over its elements, with enumeration dims summed under ``exp(log_weight)``."""
     weighted = value * log_weight.exp()
     for dim in range(-weighted.dim(), 0):
         if dim not in enum_dims and weighted.shape[dim] > 1 and not has_dim(shape, dim):
+            nodes = sorted({node.name for node, log_prob, _ in factors if has_dim(log_prob.shape, dim)})
             raise CombinedDrawsError(
-                f"{label} has shape {tuple(shape)} but the enumerated nodes it depends on have batch shape "
+                f"{label} has shape {tuple(shape)} but the enumerated node(s) {nodes} it depends on have batch shape "
                 f"{tuple(log_weight.shape)}: enumeration shares one support dim across a node's batch "
                 f"elements, so a cost that sums over them (dim {dim}) mixes their outcomes. Keep one cost "
                 f"element per batch element (do not reduce over dim {dim}); if dim {dim} holds num_samples draws, "

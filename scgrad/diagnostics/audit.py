@@ -33,7 +33,7 @@ class Audit:
     Attributes:
         findings: contract breaks that bias the gradient, each naming node, target, dims and fix.
         notes: informational findings (variance, not bias) and what could not be checked.
-        checked: per node, how many of its elements were changed (``(tried, total)``).
+        checked: per node audited, how many of its elements were changed (``(tried, total)``).
         replays: whether a re-run with every node held reproduced the costs; if not, nothing was audited.
         runs: how many times the program ran.
     """
@@ -73,22 +73,26 @@ class _PlainRecorder(GraphRecorder):
         return node.value
 
 
-def audit(program, *args, max_runs: int = 64, **kwargs) -> Audit:
+def audit(program, *args, max_runs: int = 64, draws: int = 3, every_node: bool = False, **kwargs) -> Audit:
     """Check ``program(*args, **kwargs)`` against the contract the surrogate relies on.
 
     Each node whose estimator credits cost elements through its log-probability (score-function
     estimators, control variates, enumeration; not ``Reparam`` and the relaxations, whose gradient is
     pathwise) has elements (or draws) changed one at a time, to another outcome (a discrete node) or a
     fresh draw (a continuous one), every other node held; a change in a cost element, or in a later
-    node's log-probability, that the surrogate does not credit to that element is a finding. Up to
-    ``max_runs`` re-runs in all, shared among the nodes (first and last element of each, then others
-    spread evenly); :attr:`Audit.checked` says how many. Leaves parameters' ``.grad``, the estimators'
-    state and torch's random state as they were. The program must have no side effects outside scgrad.
+    node's log-probability, that the surrogate does not credit to that element is a finding. Whether a
+    change shows can depend on the other elements' values (``b * b.flip(-1)`` moves only where the partner
+    is 1), so this is done at ``draws`` base points, each a fresh run of the program. Up to ``max_runs``
+    runs in all, shared among the base points and nodes (elements spread evenly over each node);
+    :attr:`Audit.checked` says how many elements of each node were changed. ``every_node``: check the pathwise nodes too
+    (``diagnose`` and ``compare`` do: they try score-function estimators on every node). Leaves parameters'
+    ``.grad``, the estimators' state and torch's random state as they were. The program must have no side
+    effects outside scgrad.
     """
     state = torch.random.get_rng_state()
     try:
         with torch.no_grad():
-            return _audit(program, args, kwargs, max_runs)
+            return _audit(program, args, kwargs, max_runs, every_node, draws)
     finally:
         torch.random.set_rng_state(state)
 
@@ -104,14 +108,14 @@ def _run(program, args, kwargs, values=None, tracked=False) -> Graph:
     return recorder.graph
 
 
-def _audit(program, args, kwargs, max_runs: int) -> Audit:
+def _audit(program, args, kwargs, max_runs: int, every_node: bool, draws: int) -> Audit:
     from scgrad.core.provenance import provenance
     from scgrad.core.runtime import find
 
+    tracked = find(provenance) is not None
     result = Audit()
-    graph = _run(program, args, kwargs, tracked=find(provenance) is not None)
-    held = {name: node.value for name, node in graph.nodes.items()}
-    again = _run(program, args, kwargs, held)
+    graph = _run(program, args, kwargs, tracked=tracked)
+    again = _run(program, args, kwargs, {name: node.value for name, node in graph.nodes.items()})
     result.runs = 2
     if not _same_costs(graph, again):
         result.replays = False
@@ -121,24 +125,43 @@ def _audit(program, args, kwargs, max_runs: int) -> Audit:
             "randomness a scgrad.sample node."
         )
         return result
-    audited = [node for node in graph.nodes.values() if not node.estimator.pathwise]
-    budget = max(max_runs - 2, 0)
-    for position, node in enumerate(audited):
-        share = budget // (len(audited) - position) if audited else 0
-        elements = _elements(node, share)
-        budget -= len(elements)
-        result.checked[node.name] = (len(elements), _count(node))
-        changed_anywhere: set[str] = set()
-        broken: dict[tuple, list] = {}  # (kind, target label, shape) -> [(element, where), ...]
-        for element in elements:
-            value = _changed(node, element)
-            if value is None:
-                continue
-            rerun = _run(program, args, kwargs, {**held, node.name: value})
+    seen: dict[str, tuple[Node, Graph]] = {}  # every node met at any base point, as first met, and its run
+    broken: dict[tuple, list] = {}  # (node name, kind, target label, shape) -> [(element, where), ...]
+    changed: dict[str, set] = {}  # node name -> labels of the targets that changed with it
+    tried: dict[str, set] = {}  # node name -> elements changed
+    remaining = max_runs - 2
+    for point in range(draws):
+        if point:
+            if remaining < 2:
+                break
+            graph = _run(program, args, kwargs, tracked=tracked)  # another draw of every node: a new base point
+            remaining -= 1
             result.runs += 1
-            changed_anywhere |= _compare(graph, rerun, node, element, broken)
-        result.findings += [_finding(node, key, cases, len(elements)) for key, cases in broken.items()]
-        _note_unused(graph, node, changed_anywhere, elements, result)
+        held = {name: node.value for name, node in graph.nodes.items()}
+        for name, node in graph.nodes.items():
+            seen.setdefault(name, (node, graph))
+        audited = [node for node in graph.nodes.values() if every_node or not node.estimator.pathwise]
+        allowance = remaining // (draws - point)
+        for position, node in enumerate(audited):
+            elements = _elements(node, allowance // (len(audited) - position), point)
+            allowance -= len(elements)
+            remaining -= len(elements)
+            for element in elements:
+                value = _changed(node, element)
+                if value is None:
+                    continue
+                rerun = _run(program, args, kwargs, {**held, node.name: value})
+                result.runs += 1
+                tried.setdefault(node.name, set()).add(element)
+                changed.setdefault(node.name, set()).update(_compare(graph, rerun, node, element, broken))
+    for node, _ in seen.values():
+        if node.name in tried or every_node or not node.estimator.pathwise:
+            result.checked[node.name] = (len(tried.get(node.name, ())), _count(node))
+    for (name, *key), cases in broken.items():
+        result.findings.append(_finding(seen[name][0], tuple(key), cases, len(tried[name])))
+    for name, elements in tried.items():
+        node, run = seen[name]
+        _note_unused(run, node, changed.get(name, set()), elements, result)
     return result
 
 
@@ -167,8 +190,9 @@ def _count(node: Node) -> int:
     return _element_shape(node).numel()
 
 
-def _elements(node: Node, share: int) -> list[tuple]:
-    """Up to ``share`` element indices of the node: the first, the last, then spread evenly."""
+def _elements(node: Node, share: int, point: int) -> list[tuple]:
+    """Up to ``share`` element indices of the node, spread evenly (the first and the last at the first base
+    point, shifted at later ones)."""
     shape = _element_shape(node)
     total = shape.numel()
     if share <= 0 or total == 0:
@@ -176,7 +200,7 @@ def _elements(node: Node, share: int) -> list[tuple]:
     if total <= share:
         flat = list(range(total))
     else:
-        flat = sorted({round(i * (total - 1) / max(share - 1, 1)) for i in range(share)})
+        flat = sorted({(round(i * (total - 1) / max(share - 1, 1)) + point * 7919) % total for i in range(share)})
     return [tuple(int(i) for i in torch.unravel_index(torch.tensor(f), shape)) if shape else () for f in flat]
 
 
@@ -235,12 +259,12 @@ def _compare(graph: Graph, rerun: Graph, node: Node, element: tuple, broken: dic
         if not graph.precise(node) and original.order < node.order:
             continue  # recorded before the node: a replay artefact, not a dependency
         if graph.precise(node) and node.name not in (original.upstream or ()):
-            broken.setdefault(("untracked", label, tuple(before.shape)), []).append((element, None))
+            broken.setdefault((node.name, "untracked", label, tuple(before.shape)), []).append((element, None))
             continue
         outside = moved & ~_credited(before.shape, node_shape, element)
         if bool(outside.any()):
             where = tuple(int(i) for i in outside.nonzero()[0])
-            broken.setdefault(("mixed", label, tuple(before.shape)), []).append((element, where))
+            broken.setdefault((node.name, "mixed", label, tuple(before.shape)), []).append((element, where))
     return changed
 
 

@@ -6,9 +6,11 @@ import io
 from dataclasses import dataclass
 
 import torch
-from rich.console import Console
+from rich.console import Console, Group
+from rich.text import Text
 
 from scgrad.diagnostics.assignment import Assignment, applicable, sites
+from scgrad.diagnostics.audit import Audit, audit
 from scgrad.diagnostics.catalogue import CATALOGUE, Entry
 from scgrad.diagnostics.measure import Measurement, cost_elements, estimate, exact_gradient, measure
 from scgrad.diagnostics.recommend import recommend
@@ -48,6 +50,8 @@ class Diagnosis:
         exact_gradient: the exact gradient (flat) where the program could be enumerated, else ``None``.
         exact_note: why the bias is unknown, or ``None``.
         repeats: the estimates behind each row.
+        audit: the program checked against the surrogate's contract (:func:`scgrad.audit`), first; where it
+            fails, every estimator that relies on the contract may be biased beyond what the bias column shows.
     """
 
     rows: list[Row]
@@ -55,6 +59,7 @@ class Diagnosis:
     exact_gradient: torch.Tensor | None
     exact_note: str | None
     repeats: int
+    audit: Audit | None = None
 
     def __getitem__(self, name: str) -> Row:
         for row in self.rows:
@@ -66,7 +71,14 @@ class Diagnosis:
         title = f"scgrad.diagnose: {self.repeats} gradient estimates per estimator"
         if self.exact_note:
             title += f" (bias unknown: {self.exact_note})"
-        return estimator_table(title, [row.summary() for row in self.rows], self.recommendation)
+        table = estimator_table(title, [row.summary() for row in self.rows], self.recommendation)
+        if self.audit is None:
+            return table
+        lines = [Text(str(self.audit))]
+        if not self.audit.ok and self.recommendation is not None:
+            lines.append(Text(f"WARNING: the program fails the audit; the recommendation ({self.recommendation}) "
+                              f"assumes the contract the findings above break."))
+        return Group(*lines, table)
 
     def __str__(self) -> str:
         console = Console(file=io.StringIO(), width=140, color_system=None)
@@ -85,7 +97,8 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
     the exact gradient (by enumeration; unknown where a node can be neither enumerated nor is
     continuous-free), the variance (trace of the covariance), the signal-to-noise ratio, milliseconds
     and cost evaluations per step. The recommendation is the least ``variance * ms_per_step`` among
-    estimators that are unbiased by design and showed no bias.
+    estimators that are unbiased by design and showed no bias. First, :func:`scgrad.audit` checks the
+    program against the contract the surrogate relies on; its findings are printed above the table.
 
     Args:
         program, args: the program and its positional arguments, as for :func:`scgrad.surrogate`.
@@ -104,6 +117,7 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
         raise ScgradError("diagnose: params must be a non-empty list of tensors that require grad, e.g. model.parameters().")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        checked = audit(program, *args, every_node=True)
         found = sites(program, *args)
         reference = cost_elements(program, *args)
         exact, exact_note = exact_gradient(program, args, params)
@@ -114,7 +128,7 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
                 rows.append(_diagnose_one(entry, program, args, params, repeats, warmup, reference, exact))
             elif estimators is not None:
                 rows.append(Row(entry.name, entry.biased, None, f"not applicable: {reason}"))
-    return Diagnosis(rows, recommend(row.summary() for row in rows), exact, exact_note, repeats)
+    return Diagnosis(rows, recommend(row.summary() for row in rows), exact, exact_note, repeats, checked)
 
 
 def _diagnose_one(entry: Entry, program, args, params, repeats, warmup, reference, exact_gradient) -> Row:

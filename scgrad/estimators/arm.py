@@ -35,20 +35,44 @@ class _AntitheticPair(Estimator):
         return True
 
     def draw(self, node: Node, layout):
+        self._check_pairs(node)
+        refuse_enumerated_upstream(type(self).__name__, node, layout)
+        probs = base_distribution(node.dist)[0].probs.detach()
+        shape = (node.num_samples // 2,) + node.dist.batch_shape + node.dist.event_shape
+        u = torch.rand(shape, dtype=probs.dtype, device=probs.device)
+        node.state["antithetic"] = True
+        return torch.cat([(u < probs).to(probs.dtype), (1 - u < probs).to(probs.dtype)])
+
+    def _check_pairs(self, node: Node) -> None:
         count = node.num_samples
         if count is None or count % 2:
             raise ScgradError(
                 f"node {node.name!r}: {type(self).__name__} draws antithetic pairs along the sample dim, so "
                 f"num_samples must be even; got num_samples={count}. Pass num_samples=2 for one pair."
             )
-        refuse_enumerated_upstream(type(self).__name__, node, layout)
+
+    def _check_given_pairs(self, node: Node) -> None:
+        """Refuse a value not drawn here (``scgrad.substitute``) that is no set of antithetic pairs: an odd
+        number of draws, or a pair no ``u`` gives (both ones needs ``σ(α) > 1/2``, both zeros ``σ(α) < 1/2``)."""
+        self._check_pairs(node)
+        first, second = node.value.chunk(2)
         probs = base_distribution(node.dist)[0].probs.detach()
-        shape = (count // 2,) + node.dist.batch_shape + node.dist.event_shape
-        u = torch.rand(shape, dtype=probs.dtype, device=probs.device)
-        return torch.cat([(u < probs).to(probs.dtype), (1 - u < probs).to(probs.dtype)])
+        impossible = ((first > 0) & (second > 0) & (probs <= 0.5)) | ((first <= 0) & (second <= 0) & (probs >= 0.5))
+        if bool(impossible.any()):
+            where = tuple(impossible.nonzero()[0].tolist())
+            raise ScgradError(
+                f"node {node.name!r}: the value given to {type(self).__name__} (by scgrad.substitute) is not a set of "
+                f"antithetic pairs: draws j and j + {node.num_samples // 2} of value shape {tuple(node.value.shape)} "
+                f"form a pair b = 1[u < p], b' = 1[1 - u < p], and at index {where} of the first half the pair is "
+                f"({float(first[where])}, {float(second[where])}) with p = {float(probs.expand_as(first)[where]):.4g}, "
+                f"which no u gives (two ones need p > 1/2, two zeros p < 1/2). Let {type(self).__name__} draw the "
+                f"node, or substitute pairs it can draw."
+            )
 
     def parts(self, node, downstream):
         count = node.num_samples
+        if "antithetic" not in node.state:
+            self._check_given_pairs(node)
         if node.sample_dim not in downstream.independent_dims:
             raise ScgradError(
                 f"node {node.name!r}: a downstream cost combines its {count} draws (it lacks the sample dim "

@@ -133,7 +133,7 @@ def test_cost_summing_over_enumerated_batch_elements():
         z = scgrad.sample("z", D.Bernoulli(torch.full((3,), 0.5)), scgrad.Enumerate())
         scgrad.cost("c", z.sum(-1, keepdim=True))
 
-    expect(r"cost 'c' has shape \(2, 1\) but the enumerated nodes.*\(2, 3\)", program)
+    expect(r"cost 'c' has shape \(2, 1\) but the enumerated node\(s\) \['z'\].*\(2, 3\)", program)
 
 
 def test_exact_refuses_nodes_it_cannot_enumerate_or_reparameterise():
