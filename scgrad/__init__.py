@@ -12,11 +12,12 @@ from scgrad.baselines import VIMCO, Baseline, BatchAverage, Critic, LeaveOneOut,
 from scgrad.core.handlers import block, override_estimators, substitute
 from scgrad.core.primitives import cost, sample
 from scgrad.core.provenance import provenance
-from scgrad.core.surrogate import Objective, surrogate
+from scgrad.core.objective import Objective
 from scgrad.diagnostics.audit import audit
 from scgrad.diagnostics.diagnose import diagnose
 from scgrad.distributions import GumbelSinkhorn
 from scgrad.errors import ScgradError
+from scgrad.program import surrogate
 from scgrad.estimators import (
     ARM,
     LAX,

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import scgrad
+from scgrad.core.reference import reference_loss
 from stats import assert_same_mean
 
 REPLICAS = 3000
@@ -184,3 +185,41 @@ def test_every_estimator_in_random_graphs(kind, index):
         check_unbiased(graph)
 
     check()
+
+
+def check_reference(graph):
+    """The combiner's fast path against the formula written plainly: the same loss, gradient and, where every
+    estimator is unbiased at every order, second derivatives."""
+    nodes, costs = graph
+    program = make_program(nodes, costs)
+    params = [initial(n.kind, i).requires_grad_() for i, n in enumerate(nodes)]
+    estimators = [(make(), num_samples) for make, num_samples in (ESTIMATORS[n.kind][n.estimator] for n in nodes)]
+    torch.manual_seed(0)
+    try:
+        scgrad.surrogate(program, params, estimators)  # builds lazy controls
+        objective = scgrad.surrogate(program, params, estimators)
+    except scgrad.ScgradError as refusal:
+        assume(not any(reason in str(refusal) for reason in REFUSALS))
+        raise
+    reference = reference_loss(objective.graph, objective.parts)
+    torch.testing.assert_close(objective.loss.detach(), reference.detach(), rtol=1e-5, atol=1e-6)
+    first = torch.autograd.grad(objective.loss, params, retain_graph=True, materialize_grads=True)
+    want = torch.autograd.grad(reference, params, create_graph=True, materialize_grads=True)
+    for got, expected in zip(first, want):
+        torch.testing.assert_close(got, expected.detach(), rtol=1e-4, atol=1e-6)
+    if any(estimator.first_order_only for estimator, _ in estimators):
+        return
+    grads = torch.autograd.grad(objective.loss, params, create_graph=True, materialize_grads=True)
+    direction = [torch.ones_like(p) for p in params]
+    hvp = torch.autograd.grad(sum((g * d).sum() for g, d in zip(grads, direction)), params, retain_graph=True,
+                              allow_unused=True, materialize_grads=True)
+    hvp_reference = torch.autograd.grad(sum((g * d).sum() for g, d in zip(want, direction)), params, allow_unused=True,
+                                        materialize_grads=True)
+    for got, expected in zip(hvp, hvp_reference):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(graphs())
+def test_the_combiner_equals_the_plain_formula(graph):
+    check_reference(graph)

@@ -12,7 +12,7 @@ import torch
 
 from scgrad.compare import checkpoint
 from scgrad.compare.problem import Problem
-from scgrad.core.surrogate import surrogate
+from scgrad.program import surrogate
 from scgrad.diagnostics.assignment import Assignment
 from scgrad.diagnostics.catalogue import Entry
 from scgrad.diagnostics.measure import cost_elements, exact_gradient, measure

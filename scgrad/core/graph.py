@@ -34,6 +34,11 @@ class Node:
     _log_prob: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     @property
+    def sample_shape(self) -> torch.Size:
+        """``(num_samples,)``, or ``()`` for a single draw."""
+        return torch.Size(() if self.num_samples is None else (self.num_samples,))
+
+    @property
     def log_prob(self) -> torch.Tensor:
         """``dist.log_prob(value)``: shape ``sample_shape + batch_shape`` (plus enumeration dims).
 

@@ -9,12 +9,14 @@ from scgrad.core.layout import Layout
 from scgrad.core.provenance import ProvenanceTensor, provenance_of, strip
 from scgrad.core.runtime import Handler, Message
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator
-from scgrad.estimators.defaults import builtin_default
+from scgrad.core.protocol import Estimator
 
 
 class GraphRecorder(Handler):
     """Records nodes and costs into :attr:`graph`; draws each node through its estimator.
+
+    ``default(dist)`` gives the estimator of a node that names none (the rules live with the estimators:
+    ``scgrad.estimators.defaults.builtin_default``).
 
     Dependencies: with ``track_provenance`` (under ``scgrad.provenance()``) every node's value carries
     its provenance and a value that leaves torch raises :class:`~scgrad.ScgradError` naming the node.
@@ -28,7 +30,8 @@ class GraphRecorder(Handler):
 
     direct = True
 
-    def __init__(self, track_provenance: bool = False):
+    def __init__(self, default, track_provenance: bool = False):
+        self.default = default
         self.graph = Graph(tracked=track_provenance)
         self.layout = Layout()
         self.track_provenance = track_provenance
@@ -122,7 +125,7 @@ class GraphRecorder(Handler):
 
     def _node(self, name: str, dist, estimator, num_samples) -> Node:
         if estimator is None:
-            estimator = builtin_default(dist)
+            estimator = self.default(dist)
         if not isinstance(estimator, Estimator):
             raise ScgradError(
                 f"node {name!r}: the estimator must be an scgrad estimator such as "

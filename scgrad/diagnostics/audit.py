@@ -21,6 +21,7 @@ from scgrad.core.handlers import substitute
 from scgrad.core.record import GraphRecorder
 from scgrad.core.runtime import Message, plain_draw
 from scgrad.estimators.components import base_distribution
+from scgrad.estimators.defaults import builtin_default
 
 CHANGED = 1e-6
 """Relative change of a target element that counts as a change (rounding aside)."""
@@ -64,6 +65,9 @@ class _PlainRecorder(GraphRecorder):
     """Records a run as ``surrogate`` would (provenance included), each node drawn plainly, no estimator run."""
 
     direct = False
+
+    def __init__(self, track_provenance: bool = False):
+        super().__init__(builtin_default, track_provenance)
 
     def draw(self, msg: Message) -> torch.Tensor:
         node = self._node(msg.name, msg.fn, msg.estimator, msg.num_samples)

@@ -21,9 +21,10 @@ from scgrad.core.graph import Node
 from scgrad.core.provenance import strip
 from scgrad.core.record import GraphRecorder
 from scgrad.core.runtime import Handler, Message, find
-from scgrad.core.surrogate import Objective, surrogate
+from scgrad.core.objective import Objective
+from scgrad.program import surrogate
 from scgrad.errors import CombinedDrawsError, ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 from scgrad.estimators.enumerate import Enumerate, has_finite_support, joint_size, support_of
 from scgrad.estimators.reparam import Reparam
 

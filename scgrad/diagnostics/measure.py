@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from scgrad.core.runtime import Handler, Message
-from scgrad.core.surrogate import surrogate
+from scgrad.program import surrogate
 from scgrad.diagnostics.exact import exact
 from scgrad.errors import ScgradError
 from scgrad.estimators.enumerate import Enumerate

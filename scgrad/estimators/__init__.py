@@ -1,7 +1,7 @@
 """Gradient estimators, one family per file."""
 
 from scgrad.estimators.arm import ARM, DisARM
-from scgrad.estimators.base import Downstream, Estimator, Parts
+from scgrad.core.protocol import Downstream, Estimator, Parts
 from scgrad.estimators.defaults import Defaults
 from scgrad.estimators.enumerate import Enumerate
 from scgrad.estimators.gumbel_rao import GumbelRao

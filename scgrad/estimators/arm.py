@@ -7,7 +7,7 @@ import torch.distributions as D
 
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 from scgrad.estimators.components import base_distribution, refuse_enumerated_upstream
 
 

@@ -12,7 +12,7 @@ import torch.distributions as D
 
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Downstream, Estimator
+from scgrad.core.protocol import Downstream, Estimator
 
 
 def base_distribution(dist: D.Distribution) -> tuple[D.Distribution, int]:
@@ -113,7 +113,7 @@ def costs_at(estimator, node: Node, downstream: Downstream, alternatives: list[t
             mask = mask & (torch.arange(components[axis], device=mask.device) == position).view(view)
         value_mask = mask.reshape(tuple(components) + (1,) * event_rank)
         values = [torch.where(value_mask, alternative, node.value) for alternative in alternatives]
-        costs = downstream.evaluate_many(values, stacked=getattr(estimator, "stack_evaluations", False))
+        costs = downstream.evaluate_many(values, stacked=estimator.stack_evaluations)
         for slot, evaluation in enumerate(costs):
             cost = evaluation.cost.detach().reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
             results[slot] = torch.where(mask, cost, results[slot])

@@ -7,7 +7,7 @@ from typing import Callable, Mapping
 import torch.distributions as D
 
 from scgrad.core.runtime import Handler, Message
-from scgrad.estimators.base import Estimator
+from scgrad.core.protocol import Estimator
 
 Factory = Callable[[D.Distribution], Estimator]
 

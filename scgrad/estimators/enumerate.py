@@ -8,7 +8,7 @@ import torch
 
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 
 
 MAX_JOINT_SUPPORT = 2**10  # the most outcomes Enumerate lays out for an Independent node

@@ -45,4 +45,4 @@ class GumbelRao(Relaxation):
         b = view.outcome(view.perturb(self.sample_shape(node)))
         noise = offset(view.perturb_given(b.expand((self.k,) + b.shape)), view.logits).detach()
         relaxed = view.relax(view.logits + noise, self.temperature()).mean(0)
-        return b + (relaxed - relaxed.detach())
+        return self.drawn(node, b + (relaxed - relaxed.detach()))

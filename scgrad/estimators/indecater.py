@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.distributions as D
 
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Parts
+from scgrad.core.protocol import Parts
 from scgrad.estimators.components import ComponentEstimator, base_distribution, outcome_costs
 
 SUPPORTED = (D.Categorical, D.OneHotCategorical, D.Bernoulli)

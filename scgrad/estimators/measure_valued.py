@@ -8,7 +8,7 @@ import torch
 import torch.distributions as D
 
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Parts
+from scgrad.core.protocol import Parts
 from scgrad.estimators.components import ComponentEstimator, base_distribution, costs_at, drawn_cost, outcome_costs
 
 SUPPORTED = (D.Bernoulli, D.Categorical, D.OneHotCategorical, D.Normal)

@@ -42,4 +42,4 @@ class ReinMax(Relaxation):
         pi1 = (b + view.relax(logits, self.temperature())) / 2
         pi1 = view.relax(logits + offset(view.unrelax(pi1), logits).detach(), 1.0)  # value π1, Jacobian at π1
         pi2 = 2 * pi1 - pi0 / 2
-        return b + (pi2 - pi2.detach())
+        return self.drawn(node, b + (pi2 - pi2.detach()))

@@ -22,7 +22,7 @@ from torch import nn
 from scgrad.core.graph import Node
 from scgrad.distributions.concrete import concrete
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 from scgrad.estimators.components import base_distribution
 from scgrad.estimators.temperature import Temperature
 from scgrad.estimators.tuning import flat_events, variance_loss

@@ -14,7 +14,7 @@ import torch
 from scgrad.core.graph import Node
 from scgrad.distributions.concrete import BinaryConcrete, Concrete, concrete
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 from scgrad.estimators.temperature import as_temperature
 
 
@@ -23,10 +23,12 @@ class Relaxation(Estimator):
 
     They serve ``Bernoulli``, ``Categorical`` and ``OneHotCategorical`` nodes (and ``Independent`` of
     them), add no surrogate term (:meth:`parts` is empty: the gradient flows through the value) and are
-    all biased for the expected cost at discrete values.
+    all biased for the expected cost at discrete values. A subclass's :meth:`draw` returns its value through
+    :meth:`drawn`; a value given by ``scgrad.substitute`` instead, which carries no gradient, is refused.
     """
 
     pathwise = True
+    biased = True
 
     def check(self, name, dist):
         if concrete(dist) is None:
@@ -44,7 +46,20 @@ class Relaxation(Estimator):
     def sample_shape(node: Node) -> torch.Size:
         return torch.Size(() if node.num_samples is None else (node.num_samples,))
 
+    @staticmethod
+    def drawn(node: Node, value: torch.Tensor) -> torch.Tensor:
+        """``value``, noted as drawn by this estimator (subclasses' :meth:`draw` return through it)."""
+        node.state["relaxed"] = True
+        return value
+
     def parts(self, node, downstream):
+        if "relaxed" not in node.state:
+            raise ScgradError(
+                f"node {node.name!r}: {type(self).__name__} passes the gradient through the value it draws, but "
+                f"this node's value of shape {tuple(node.value.shape)} was given instead (scgrad.substitute), and "
+                f"carries no gradient to the node's parameters. Let {type(self).__name__} draw the node, or give it "
+                f"an estimator that takes a given value, such as ScoreFunction()."
+            )
         return Parts()
 
     def present(self, dist, outcome):
@@ -94,8 +109,8 @@ class GumbelSoftmax(Relaxation):
         z = view.perturb(self.sample_shape(node))
         relaxed = view.relax(z, self.temperature())
         if not self.hard:
-            return relaxed
-        return view.outcome(z) + (relaxed - relaxed.detach())
+            return self.drawn(node, relaxed)
+        return self.drawn(node, view.outcome(z) + (relaxed - relaxed.detach()))
 
 
 class StraightThrough(Relaxation):
@@ -116,4 +131,4 @@ class StraightThrough(Relaxation):
     def draw(self, node: Node, layout):
         view = self.view(node)
         mean = view.probs
-        return view.outcome(view.perturb(self.sample_shape(node))) + (mean - mean.detach())
+        return self.drawn(node, view.outcome(view.perturb(self.sample_shape(node))) + (mean - mean.detach()))

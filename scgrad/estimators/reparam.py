@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 
 
 class Reparam(Estimator):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from scgrad.core.graph import Node
 from scgrad.baselines.base import Baseline
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 
 
 class ScoreFunction(Estimator):
@@ -23,6 +23,8 @@ class ScoreFunction(Estimator):
         baseline: a :mod:`scgrad.baselines` module (``MovingAverage()``, ``BatchAverage()``,
             ``LeaveOneOut()``, ``Critic(net).given(x)``), or ``None``.
     """
+
+    batches_log_probs = True
 
     def __init__(self, baseline=None):
         super().__init__()

@@ -7,7 +7,7 @@ import torch.distributions as D
 
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 from scgrad.estimators.components import refuse_enumerated_upstream
 
 
@@ -48,19 +48,40 @@ class UnorderedSet(Estimator):
         return True
 
     def draw(self, node: Node, layout):
+        self._check_count(node)
+        refuse_enumerated_upstream("UnorderedSet", node, layout)
+        logits = node.dist.logits.detach()
+        gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp_min(torch.finfo(logits.dtype).tiny)))
+        node.enum_dims = (node.sample_dim,)
+        return (logits + gumbel).topk(node.num_samples, dim=-1).indices.movedim(-1, 0)
+
+    @staticmethod
+    def _check_count(node: Node) -> None:
         count, size = node.num_samples, node.dist.probs.shape[-1]
         if count is None or not 2 <= count <= size:
             raise ScgradError(
                 f"node {node.name!r}: UnorderedSet draws num_samples distinct outcomes of {size} categories and "
                 f"needs 2 <= num_samples <= {size}; got num_samples={count}."
             )
-        refuse_enumerated_upstream("UnorderedSet", node, layout)
-        logits = node.dist.logits.detach()
-        gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp_min(torch.finfo(logits.dtype).tiny)))
+
+    def _take_given_set(self, node: Node) -> None:
+        """A value not drawn here (``scgrad.substitute``): check that it is a set, then weight it as one."""
+        self._check_count(node)
+        ordered = node.value.sort(dim=0).values
+        repeated = ordered[1:] == ordered[:-1]
+        if bool(repeated.any()):
+            where = tuple(repeated.nonzero()[0].tolist()[1:])
+            raise ScgradError(
+                f"node {node.name!r}: the value given to UnorderedSet (by scgrad.substitute) repeats an outcome "
+                f"along its sample dim (value shape {tuple(node.value.shape)}, at batch index {where}); UnorderedSet "
+                f"weights a set of {node.num_samples} distinct outcomes per batch element. Substitute distinct "
+                f"outcomes, or let UnorderedSet draw the node."
+            )
         node.enum_dims = (node.sample_dim,)
-        return (logits + gumbel).topk(count, dim=-1).indices.movedim(-1, 0)
 
     def parts(self, node, downstream):
+        if not node.enum_dims:
+            self._take_given_set(node)
         shape, independent = downstream.cost.shape, downstream.independent_dims
         shared = [d for d in range(-len(shape), 0) if shape[d] > 1 and d not in independent]
         if shared:

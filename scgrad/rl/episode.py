@@ -27,9 +27,10 @@ import torch.distributions as D
 
 from scgrad.core.primitives import cost, sample
 from scgrad.core.provenance import provenance_of, strip, with_provenance
-from scgrad.core.surrogate import Objective, surrogate
+from scgrad.core.objective import Objective
+from scgrad.program import surrogate
 from scgrad.errors import ScgradError
-from scgrad.estimators.base import Estimator
+from scgrad.core.protocol import Estimator
 from scgrad.estimators.score_function import ScoreFunction
 
 

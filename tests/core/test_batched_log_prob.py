@@ -11,6 +11,7 @@ import torch.distributions as D
 import scgrad
 from scgrad.core.batched_log_prob import fill_log_probs
 from scgrad.core.record import GraphRecorder
+from scgrad.estimators.defaults import builtin_default
 
 STEPS = 6
 
@@ -28,7 +29,7 @@ def make(kind, params, t):
 
 
 def record(kind, num_samples, params):
-    recorder = GraphRecorder()
+    recorder = GraphRecorder(builtin_default)
     with recorder:
         for t in range(STEPS):
             value = scgrad.sample(f"a{t}", make(kind, params, t), scgrad.ScoreFunction(), num_samples=num_samples)
@@ -64,7 +65,7 @@ def test_batched_log_probs_equal_one_call_per_node(kind, num_samples, validate):
 
 def test_only_alike_nodes_are_batched_together():
     logits = torch.zeros(3, requires_grad=True)
-    recorder = GraphRecorder()
+    recorder = GraphRecorder(builtin_default)
     with recorder:
         a = scgrad.sample("a", D.Bernoulli(logits=logits[0]), scgrad.ScoreFunction())
         b = scgrad.sample("b", D.Bernoulli(logits=logits[1].expand(2)), scgrad.ScoreFunction())  # another shape
@@ -103,7 +104,7 @@ def test_a_value_outside_the_support_is_refused_under_validation():
     D.Distribution.set_default_validate_args(True)
     try:
         logits = torch.zeros(2, 3)
-        recorder = GraphRecorder()
+        recorder = GraphRecorder(builtin_default)
         with recorder, scgrad.substitute({"a0": torch.tensor(1), "a1": torch.tensor(1)}):
             for t in range(2):
                 scgrad.sample(f"a{t}", D.Categorical(logits=logits[t]), scgrad.ScoreFunction())
@@ -116,7 +117,7 @@ def test_a_value_outside_the_support_is_refused_under_validation():
 
 
 def test_categoricals_with_other_numbers_of_categories_are_not_batched_together():
-    recorder = GraphRecorder()
+    recorder = GraphRecorder(builtin_default)
     with recorder:
         a = scgrad.sample("a", D.Categorical(logits=torch.zeros(4, 3)), scgrad.ScoreFunction())
         b = scgrad.sample("b", D.Categorical(logits=torch.zeros(4, 5)), scgrad.ScoreFunction())
@@ -130,7 +131,7 @@ def test_categoricals_with_other_numbers_of_categories_are_not_batched_together(
 def test_a_value_that_broadcasts_past_the_batch_shape_is_left_to_its_node():
     """Substituted values of shape [2, 3] for batch [3]: stacking them would pair parameters with other rows."""
     logits = torch.randn(2, 3)
-    recorder = GraphRecorder()
+    recorder = GraphRecorder(builtin_default)
     values = {"x": torch.tensor([[1.0, 0, 1], [0, 0, 1]]), "y": torch.tensor([[0.0, 1, 1], [1, 1, 0]])}
     with recorder, scgrad.substitute(values):
         x = scgrad.sample("x", D.Bernoulli(logits=logits[0]), scgrad.ScoreFunction())

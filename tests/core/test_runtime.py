@@ -10,7 +10,7 @@ import torch.distributions as D
 
 import scgrad
 from scgrad.core import runtime
-from scgrad.estimators.base import Estimator, Parts
+from scgrad.core.protocol import Estimator, Parts
 
 
 def toy(p, estimator=None):

@@ -11,7 +11,6 @@ import torch
 import torch.distributions as D
 
 import scgrad
-from scgrad.core import dependencies
 from scgrad.errors import ScgradError
 
 SAMPLES, BATCH, LATENTS, CATEGORIES = 3, 4, 5, 6
@@ -54,7 +53,7 @@ def gradient(program, rebar, unstackable=False):
     global estimator
     estimator = rebar
     if unstackable:
-        dependencies._UNSTACKABLE[rebar] = {"z"}
+        rebar.unstackable.add("z")
     params, runs = make_params(), []
     torch.manual_seed(1)
     objective = scgrad.surrogate(program, *params, runs)
@@ -80,14 +79,14 @@ def test_a_program_that_keeps_the_dim_apart_runs_once_more():
     rebar = scgrad.REBAR(stack_evaluations=True)
     assert gradient(keeps_dims_apart, rebar)[1] == 2
     assert gradient(keeps_dims_apart, rebar)[1] == 2
-    assert "z" not in dependencies._UNSTACKABLE[rebar]
+    assert "z" not in rebar.unstackable
 
 
 @pytest.mark.parametrize("program", [sums_every_dim, flattens_from_the_left])
 def test_a_program_that_does_not_is_tried_stacked_once_only(program):
     rebar = scgrad.REBAR(stack_evaluations=True)
     assert gradient(program, rebar)[1] == 4  # the program, the stacked try, once per relaxed value
-    assert dependencies._UNSTACKABLE[rebar] == {"z"}
+    assert rebar.unstackable == {"z"}
     assert gradient(program, rebar)[1] == 3
 
 

@@ -74,38 +74,48 @@ class Estimator(nn.Module):
     An estimator is configuration plus, where it learns something, parameters and buffers; it is an
     ``nn.Module`` so that what it learns reaches an optimiser and a checkpoint.
 
-    ``first_order_only``: ``True`` for an estimator whose terms are unbiased for first derivatives only;
-    the surrogate then refuses to be differentiated with ``create_graph=True`` rather than give wrong
-    higher derivatives.
+    Capabilities, declared on the class (torch.distributions-style flags):
 
-    ``wants_dependencies``: ``True`` for an estimator that needs to know which costs are computed from
-    its node's value (not merely recorded after it): the surrogate then tracks the value's provenance
-    (see :mod:`scgrad.core.provenance`), so a later cost computed without it is not counted as its.
-
-    ``pathwise``: ``True`` for an estimator whose gradient flows through the value itself (no score
-    term): it does not rely on each cost element depending on its own elements of the node, and
-    ``scgrad.audit`` does not check that contract for it.
+    - ``first_order_only``: its terms are unbiased for first derivatives only; the surrogate then refuses
+      to be differentiated with ``create_graph=True`` rather than give wrong higher derivatives.
+    - ``biased``: its gradient is biased by design (the relaxations); ``diagnose`` never recommends it.
+    - ``needs_downstream``: :meth:`parts` reads ``downstream`` (computed only when some estimator does).
+    - ``wants_dependencies``: it needs to know which costs are computed from its node's value (not merely
+      recorded after it): the surrogate then tracks the value's provenance (:mod:`scgrad.core.provenance`).
+    - ``pathwise``: its gradient flows through the value itself (no score term), so it does not rely on
+      each cost element depending on its own elements of the node; ``scgrad.audit`` does not check that
+      contract for it.
+    - ``batches_log_probs``: its node's log-prob may be computed in one batched call with alike nodes.
+    - ``stack_evaluations``: an option (a constructor argument of the estimators that re-run the program
+      for several values): evaluate them in one re-run, stacked on a new batch dim.
     """
 
     first_order_only = False
     wants_dependencies = False
     pathwise = False
+    biased = False
+    batches_log_probs = False
+    stack_evaluations = False
+
+    def __init__(self):
+        super().__init__()
+        self.unstackable: set[str] = set()  # nodes whose program did not keep a stacked evaluation apart
 
     def check(self, name: str, dist: torch.distributions.Distribution) -> None:
         """Raise :class:`~scgrad.errors.ScgradError` if this estimator cannot serve ``dist``."""
 
     def draw(self, node: Node, layout) -> torch.Tensor:
-        """Return the node's value; ``layout`` allocates new batch dimensions when one is needed."""
-        raise NotImplementedError
+        """Return the node's value; ``layout`` allocates new batch dimensions when one is needed.
+
+        By default a plain draw of ``num_samples`` samples, without gradient (``dist.sample``).
+        """
+        return node.dist.sample(node.sample_shape)
 
     def parts(self, node: Node, downstream: Downstream) -> Parts:
         """Return the node's :class:`Parts` given what depends on it."""
         raise NotImplementedError
 
-    @property
-    def needs_downstream(self) -> bool:
-        """Whether :meth:`parts` reads ``downstream`` (computed only when some estimator does)."""
-        return False
+    needs_downstream = False
 
     def present(self, dist: torch.distributions.Distribution, outcome: torch.Tensor) -> torch.Tensor:
         """The value the program sees for ``outcome``, a sample of ``dist`` (as ``dist.sample()`` gives it).

@@ -1,0 +1,190 @@
+"""The one place surrogate terms combine (DiCE with baselines; Foerster et al. 2018, Mao et al. 2019).
+
+    L = sum_c E_w[ MB(S_c) * c ] + sum_n E_w[ (1 - MB(s_n)) * MB(S_n) * b_n ] + sum_n extra_n
+
+``MB(x) = exp(x - x.detach())``; ``S_c`` sums the scores of the nodes upstream of cost ``c`` (each
+summed to the cost's shape); ``s_n`` is node n's score, ``S_n`` the scores upstream of n and ``b_n``
+its baseline. ``E_w`` averages a tensor over its elements, except that dimensions enumerating a
+node's support are summed with the enumerated probabilities as weights. The value of ``L`` is the
+Monte-Carlo estimate of the objective; its derivatives of every order are unbiased for the
+score-function parts, and the baseline term (Mao et al.'s form, with ``MB(S_n)``) keeps them so.
+
+:func:`scgrad.core.reference.reference_loss` computes the same formula in one plain loop; this module is
+its fast path (a test holds them equal): targets of one shape are stacked and share one upstream sum
+(prefix sums in time order), a magic box shared by a cost and a baseline is built once, and the
+log-probabilities of alike score-function nodes come from one batched call.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from scgrad.core.batched_log_prob import fill_log_probs
+from scgrad.core.dependencies import Dependencies
+from scgrad.core.enumeration import enumerated_factors, expectation, log_weight
+from scgrad.core.first_order import first_order_only
+from scgrad.core.graph import Graph
+from scgrad.core.magic_box import magic_box
+from scgrad.core.objective import Objective
+from scgrad.errors import ScgradError
+
+
+def build_objective(graph: Graph, replay=None) -> Objective:
+    """Combine the estimators' parts for every node of ``graph`` into an :class:`Objective`.
+
+    ``replay`` (a :class:`~scgrad.core.replay.Replay`) re-runs the program for estimators that evaluate
+    costs at other values of a node, or is ``None``. A surrogate that is NaN or infinite raises
+    :class:`~scgrad.errors.ScgradError` naming the cost or node at fault, except while ``torch.compile``
+    traces (see the comment at the check).
+    """
+    if not graph.costs:
+        raise ScgradError(
+            f"the program recorded no cost (nodes: {list(graph.nodes)}); report what to minimise with "
+            f"scgrad.cost(name, tensor)."
+        )
+    nodes = list(graph.nodes.values())
+    fill_log_probs([n for n in nodes if n.estimator.batches_log_probs])
+    deps = Dependencies(graph, replay)
+    downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
+    parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
+    for part in parts.values():
+        if part.update is not None:
+            part.update()
+    scored = [(node, parts[node.name].score) for node in nodes if parts[node.name].score is not None]
+    based = [node for node in nodes if parts[node.name].baseline is not None]
+    factors, enum_dims = enumerated_factors(nodes, parts)
+    combine = _Combiner(deps, scored, factors, enum_dims)
+    boxes = _MagicBoxes()
+
+    cost_terms = combine.terms(
+        list(graph.costs.values()),
+        shape_of=lambda c: c.value.shape,
+        label_of=lambda c: f"cost {c.name!r}",
+        build=lambda group, upstream: boxes.times(upstream, _stack([c.value for c in group])),
+    )
+    baseline_terms = combine.terms(
+        based,
+        shape_of=lambda n: n.log_prob.shape,
+        label_of=lambda n: f"the baseline of node {n.name!r}",
+        build=lambda group, upstream: boxes.times(
+            upstream,
+            (1 - boxes(_stack([parts[n.name].score for n in group]))) * _stack([parts[n.name].baseline for n in group]),
+        ),
+    )
+
+    loss = None
+    for term in cost_terms + baseline_terms:
+        loss = term.total if loss is None else loss + term.total
+    for part in parts.values():
+        if part.extra is not None:
+            loss = loss + part.extra
+    # Eagerly, a non-finite surrogate is refused with the cost or node at fault. Under torch.compile the
+    # check is skipped: reading the value in Python breaks the graph (and syncs a GPU), and a tensor-level
+    # assert would say nothing about the cause (on CUDA it would also poison the context); run the step
+    # eagerly to diagnose.
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(loss)):
+        _raise_non_finite(graph, parts, loss)
+    first_order = {n.name: type(n.estimator).__name__ for n in nodes if n.estimator.first_order_only}
+    if first_order:
+        loss = first_order_only(loss, first_order)
+    tuning = [(parts[n.name].aux_loss, n.estimator) for n in nodes if parts[n.name].aux_loss is not None]
+    aux_loss = sum(aux for aux, _ in tuning) if tuning else None
+    return Objective(loss, graph, aux_loss, parts, tuning, cost_terms)
+
+
+def _stack(tensors):
+    """``torch.stack(tensors)``; a single tensor as it is (one target's terms are not stacked)."""
+    return tensors[0] if len(tensors) == 1 else torch.stack(tensors)
+
+
+class _MagicBoxes:
+    """``magic_box`` of each tensor once per build: a cost and a baseline often share their upstream score."""
+
+    def __init__(self):
+        self._made: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        made = self._made.get(id(x))
+        if made is None:
+            made = self._made[id(x)] = (x, magic_box(x))  # x is kept, so its id is not reused
+        return made[1]
+
+    def times(self, upstream, values):
+        """``MB(upstream) * values``, or ``values`` when nothing is upstream."""
+        return values if upstream is None else self(upstream) * values
+
+
+class _Term(NamedTuple):
+    """One group's surrogate term: ``total``, its part of the surrogate (the sum over the group's targets of
+    each target's mean, or the expectation of a single enumeration-weighted target), and ``estimate``,
+    each target's value, detached (``[len(group)]``)."""
+
+    group: list
+    total: torch.Tensor
+    estimate: torch.Tensor
+
+    @classmethod
+    def of(cls, group: list, built: torch.Tensor) -> "_Term":
+        """From ``built``: the group's targets stacked (``[len(group), *shape]``, or ``shape`` for one)."""
+        if len(group) == 1:
+            total = built.mean()
+            return cls(group, total, total.detach().reshape(1))
+        return cls(group, built.mean() * len(group), built.detach().reshape(len(group), -1).mean(1))
+
+
+class _Combiner:
+    """Builds one kind of surrogate term for many targets, stacked by shape where nothing is enumerated."""
+
+    def __init__(self, deps: Dependencies, scored, factors, enum_dims):
+        self.deps, self.scored, self.factors, self.enum_dims = deps, scored, factors, enum_dims
+
+    def terms(self, targets, shape_of, label_of, build) -> list[_Term]:
+        """One :class:`_Term` per group: ``build(group, upstream scores)``, stacked over the group's targets.
+
+        Targets of one shape that no enumerated node weights form one group; each weighted target is
+        a group of its own.
+        """
+        groups: dict = {}
+        weights: dict = {}
+        for target in targets:
+            shape = shape_of(target)
+            weight = log_weight(target, shape, self.factors, self.deps, label_of(target)) if self.factors else None
+            key = shape if weight is None else id(target)
+            weights[key] = weight
+            groups.setdefault(key, []).append(target)
+        out = []
+        for key, group in groups.items():
+            shape = shape_of(group[0])
+            upstream = self.deps.upstream_stack(self.scored, group, shape, label_of)
+            built = build(group, upstream)
+            if weights[key] is None:
+                out.append(_Term.of(group, built))
+            else:
+                expected = expectation(built, weights[key], self.enum_dims, shape, label_of(group[0]), self.factors)
+                out.append(_Term(group, expected, expected.detach().reshape(1)))
+        return out
+
+
+
+
+def _raise_non_finite(graph: Graph, parts, loss) -> None:
+    for site in graph.costs.values():
+        bad = ~torch.isfinite(site.value.detach())
+        if bool(bad.any()):
+            raise ScgradError(
+                f"cost {site.name!r} (shape {tuple(site.value.shape)}) has {int(bad.sum())} NaN or infinite "
+                f"element(s); the surrogate would be {loss.item()}. Check the computation of {site.name!r} "
+                f"(e.g. log of zero, overflow in exp) or clamp it."
+            )
+    for name, part in parts.items():
+        for kind, tensor in (("log-prob", part.score), ("baseline", part.baseline)):
+            if tensor is not None and not bool(torch.isfinite(tensor.detach()).all()):
+                raise ScgradError(
+                    f"node {name!r}: its {kind} has NaN or infinite elements (a sample with zero probability, "
+                    f"or parameters that overflowed); the surrogate would be {loss.item()}. Check the "
+                    f"distribution's parameters, e.g. clamp logits."
+                )
+    raise ScgradError(f"the surrogate is {loss.item()} although every cost, log-prob and baseline is finite; "
+                      f"an estimator's extra term overflowed.")

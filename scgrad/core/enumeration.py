@@ -1,0 +1,101 @@
+"""Exact sums over enumerated outcomes: which enumerated log-probabilities weight a target, and the
+refusals of targets that enumeration cannot serve (reduced over a node's elements or draws)."""
+
+from __future__ import annotations
+
+import torch
+
+from scgrad.core.dependencies import Dependencies
+from scgrad.core.shapes import has_dim
+from scgrad.errors import CombinedDrawsError, ScgradError
+
+
+def enumerated_factors(nodes, parts) -> tuple[list, tuple]:
+    """``(factors, enum_dims)``: each enumerated log-prob as ``(node, log_prob, its enumeration dims)``, and
+    every enumeration dim in use; ``([], ())`` when nothing is enumerated."""
+    if not any(parts[n.name].enumerated or n.enum_dims for n in nodes):
+        return [], ()
+    refuse_unweighted_extras(nodes, parts)
+    enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))
+    found = [
+        (node, log_prob, frozenset(d for d in enum_dims if has_dim(log_prob.shape, d)))
+        for node in nodes
+        for log_prob in parts[node.name].enumerated
+    ]
+    return found, enum_dims
+
+
+def refuse_unweighted_extras(nodes, parts) -> None:
+    """An extra term is a plain scalar, not weighted by the probabilities of other nodes' enumerated
+    outcomes (nor is the downstream cost it is usually built from): refuse the combination."""
+    owners = {d: n.name for n in nodes for d in n.enum_dims}
+    for node in nodes:
+        if parts[node.name].extra is None:
+            continue
+        others = sorted({owner for owner in owners.values() if owner != node.name})
+        if others:
+            raise ScgradError(
+                f"node {node.name!r}: {type(node.estimator).__name__} adds a term that is not weighted by the "
+                f"probabilities of the outcomes enumerated for node(s) {others}, so together they would give a "
+                f"biased gradient. Give {node.name!r} ScoreFunction() (with any baseline), or give {others} an "
+                f"estimator other than Enumerate."
+            )
+
+
+def log_weight(target, shape, factors, deps: Dependencies, label: str):
+    """Sum of the enumerated log-probabilities that weight ``target``'s elements, or ``None``.
+
+    A factor counts when the target varies along one of its node's enumeration dims: through the
+    node's value, a value computed from it (an enumerated value is expanded to its distribution's batch
+    shape, so a target computed from a node enumerated conditionally on another also varies along the
+    parent's dim), or a shape broadcast against one (the probabilities then sum to one over a constant).
+    A target that depends on an enumerated node without varying along each of its dims (a rank too low
+    for the layout included) was reduced over them, which mixes outcomes: refused.
+    """
+    weight = None
+    for node, log_prob, dims in factors:
+        varies = [has_dim(shape, d) for d in dims]
+        if dims and not all(varies) and deps.upstream(target, node):
+            _refuse_reduced(label, shape, node, log_prob, [d for d, v in zip(dims, varies) if not v], deps)
+        if any(varies):
+            weight = log_prob if weight is None else weight + log_prob
+    return weight
+
+
+def _refuse_reduced(label: str, shape, node, log_prob, dims, deps: Dependencies) -> None:
+    known = node.name in deps.precise
+    cause = (
+        "is computed from" if known else
+        "is recorded after (and, under torch.compile, where its dependencies are not tracked, taken to depend on)"
+    )
+    raise ScgradError(
+        f"{label} (shape {tuple(shape)}) {cause} enumerated node {node.name!r}, but does not vary along the dim "
+        f"that holds the node's outcomes (dim {min(dims)} of its log-prob, shape {tuple(log_prob.shape)}): it was "
+        f"reduced over the node's elements without keepdim=True (b.sum(), b.sum(-1), b.mean(-1)), or over that dim "
+        f"itself, which mixes outcomes. Enumeration gives every element of a node its own outcomes on one shared dim, "
+        f"so each cost element must depend on its own elements only: keep the node's batch dims in the cost (one "
+        f"element per data point); or declare the elements one event, D.Independent(dist, 1), which Enumerate lays "
+        f"out jointly (every combination, up to 1,024); or use ScoreFunction()."
+        + ("" if known else " Or record the cost before sampling the node.")
+    )
+
+
+def expectation(value, log_weight, enum_dims, shape, label: str, factors) -> torch.Tensor:
+    """Mean of ``value`` over its elements, with enumeration dims summed under ``exp(log_weight)``."""
+    weighted = value * log_weight.exp()
+    for dim in range(-weighted.dim(), 0):
+        if dim not in enum_dims and weighted.shape[dim] > 1 and not has_dim(shape, dim):
+            nodes = sorted({node.name for node, log_prob, _ in factors if has_dim(log_prob.shape, dim)})
+            raise CombinedDrawsError(
+                f"{label} has shape {tuple(shape)} but the enumerated node(s) {nodes} it depends on have batch shape "
+                f"{tuple(log_weight.shape)}: enumeration shares one support dim across a node's batch "
+                f"elements, so a cost that sums over them (dim {dim}) mixes their outcomes. Keep one cost "
+                f"element per batch element (do not reduce over dim {dim}); if dim {dim} holds num_samples draws, "
+                f"use Enumerate(each_draw=True); or declare the dims as one event with D.Independent and use "
+                f"an estimator other than Enumerate."
+            )
+    present = [d for d in enum_dims if weighted.dim() >= -d]
+    summed = weighted.sum(present) if present else weighted
+    return summed.mean()
+
+
