@@ -39,6 +39,10 @@ class Baseline(nn.Module):
 
     needs_independence = False
 
+    def __init__(self, group=None):
+        super().__init__()
+        self.group = distributed.check_group(group, type(self).__name__)
+
     def forward(self, node, downstream) -> Prediction:
         raise NotImplementedError
 

@@ -33,8 +33,7 @@ class BatchAverage(Baseline):
     needs_independence = True
 
     def __init__(self, group=None):
-        super().__init__()
-        self.group = distributed.check_group(group, "BatchAverage")
+        super().__init__(group)
 
     def forward(self, node, downstream) -> Prediction:
         cost, independent = downstream.cost, downstream.independent_dims

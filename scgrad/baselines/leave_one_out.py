@@ -34,8 +34,7 @@ class LeaveOneOut(Baseline):
     needs_independence = True
 
     def __init__(self, group=None):
-        super().__init__()
-        self.group = distributed.check_group(group, "LeaveOneOut")
+        super().__init__(group)
 
     def forward(self, node, downstream) -> Prediction:
         count = node.num_samples

@@ -30,11 +30,10 @@ class MovingAverage(Baseline):
     """
 
     def __init__(self, decay: float = 0.9, group=None):
-        super().__init__()
+        super().__init__(group)
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"MovingAverage(decay={decay!r}): decay must lie in [0, 1).")
         self.decay = decay
-        self.group = distributed.check_group(group, "MovingAverage")
         self.register_buffer("average", torch.zeros(()))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
         self._pending: list[tuple[int, torch.Tensor]] = []  # (node order, cost) read but not yet absorbed

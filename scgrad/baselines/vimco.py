@@ -57,14 +57,13 @@ class VIMCO(Baseline):
     """
 
     def __init__(self, log_weights: Callable[[torch.Tensor], torch.Tensor], group=None):
-        super().__init__()
+        super().__init__(group)
         if not callable(log_weights):
             raise ScgradError(
                 f"VIMCO(log_weights) takes a function from the node's value to its per-draw log-weights; got "
                 f"{type(log_weights).__name__}. Pass e.g. lambda z: log_joint(x, z) - q.log_prob(z)."
             )
         self.log_weights = log_weights
-        self.group = distributed.check_group(group, "VIMCO")
 
     def forward(self, node, downstream) -> Prediction:
         count = node.num_samples

@@ -34,8 +34,7 @@ def fill_log_probs(nodes: list[Node]) -> None:
         names = _PARAMETERS.get(type(dist))
         if names is None or node._log_prob is not None or node.enum_dims or not isinstance(value, torch.Tensor):
             continue
-        draws = () if node.num_samples is None else (node.num_samples,)
-        if value.shape != draws + dist.batch_shape + dist.event_shape:
+        if value.shape != node.sample_shape + dist.batch_shape + dist.event_shape:
             continue
         parameters = tuple((p.shape, p.dtype, p.device) for p in (getattr(dist, name) for name in names))
         key = (type(dist), parameters, value.shape, node.num_samples, value.dtype, value.device, dist._validate_args)

@@ -14,18 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributions as D
 
 from scgrad.core.graph import Graph, Node
 from scgrad.core.handlers import substitute
+from scgrad.core.provenance import provenance
 from scgrad.core.record import GraphRecorder
-from scgrad.core.runtime import Message, plain_draw
-from scgrad.estimators.components import base_distribution
+from scgrad.core.runtime import Message, find, plain_draw
+from scgrad.diagnostics import substitution
 from scgrad.estimators.defaults import builtin_default
-
-CHANGED = 1e-6
-"""Relative change of a target element that counts as a change (rounding aside)."""
-
 
 @dataclass
 class Audit:
@@ -113,9 +109,6 @@ def _run(program, args, kwargs, values=None, tracked=False) -> Graph:
 
 
 def _audit(program, args, kwargs, max_runs: int, every_node: bool, draws: int) -> Audit:
-    from scgrad.core.provenance import provenance
-    from scgrad.core.runtime import find
-
     tracked = find(provenance) is not None
     result = Audit()
     graph = _run(program, args, kwargs, tracked=tracked)
@@ -147,11 +140,11 @@ def _audit(program, args, kwargs, max_runs: int, every_node: bool, draws: int) -
         audited = [node for node in graph.nodes.values() if every_node or not node.estimator.pathwise]
         allowance = remaining // (draws - point)
         for position, node in enumerate(audited):
-            elements = _elements(node, allowance // (len(audited) - position), point)
+            elements = substitution.elements(node, allowance // (len(audited) - position), point)
             allowance -= len(elements)
             remaining -= len(elements)
             for element in elements:
-                value = _changed(node, element)
+                value = substitution.changed(node, element)
                 if value is None:
                     continue
                 rerun = _run(program, args, kwargs, {**held, node.name: value})
@@ -160,7 +153,7 @@ def _audit(program, args, kwargs, max_runs: int, every_node: bool, draws: int) -
                 changed.setdefault(node.name, set()).update(_compare(graph, rerun, node, element, broken))
     for node, _ in seen.values():
         if node.name in tried or every_node or not node.estimator.pathwise:
-            result.checked[node.name] = (len(tried.get(node.name, ())), _count(node))
+            result.checked[node.name] = (len(tried.get(node.name, ())), substitution.count(node))
     for (name, *key), cases in broken.items():
         result.findings.append(_finding(seen[name][0], tuple(key), cases, len(tried[name])))
     for name, elements in tried.items():
@@ -173,82 +166,16 @@ def _same_costs(first: Graph, second: Graph) -> bool:
     if list(first.costs) != list(second.costs):
         return False
     return all(
-        a.value.shape == b.value.shape and not bool(_moved(a.value, b.value).any())
+        a.value.shape == b.value.shape and not bool(substitution.moved(a.value, b.value).any())
         for a, b in zip(first.costs.values(), second.costs.values())
     )
-
-
-def _moved(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
-    old, new = old.detach().double(), new.detach().double()
-    both_nan = old.isnan() & new.isnan()
-    return ((new - old).abs() > CHANGED * (1 + old.abs())) & ~both_nan | (old.isnan() ^ new.isnan())
-
-
-def _element_shape(node: Node) -> torch.Size:
-    """The node's elements and draws: its log-prob's shape, ``sample_shape + batch_shape``."""
-    outcome = node.state["outcome"]
-    return outcome.shape[: outcome.dim() - len(node.dist.event_shape)]
-
-
-def _count(node: Node) -> int:
-    return _element_shape(node).numel()
-
-
-def _elements(node: Node, share: int, point: int) -> list[tuple]:
-    """Up to ``share`` element indices of the node, spread evenly (the first and the last at the first base
-    point, shifted at later ones)."""
-    shape = _element_shape(node)
-    total = shape.numel()
-    if share <= 0 or total == 0:
-        return []
-    if total <= share:
-        flat = list(range(total))
-    else:
-        flat = sorted({(round(i * (total - 1) / max(share - 1, 1)) + point * 7919) % total for i in range(share)})
-    return [tuple(int(i) for i in torch.unravel_index(torch.tensor(f), shape)) if shape else () for f in flat]
-
-
-def _changed(node: Node, element: tuple):
-    """The node's value with ``element`` set to another outcome (or a fresh draw), as the program sees it."""
-    outcome = node.state["outcome"]
-    other = outcome.clone()
-    base, _ = base_distribution(node.dist)
-    current = outcome[element]
-    if isinstance(base, D.Bernoulli):
-        replacement = 1 - current
-    elif isinstance(base, D.Categorical):
-        replacement = (current + 1) % base.logits.shape[-1]
-    elif isinstance(base, D.OneHotCategorical):
-        replacement = current.roll(1, -1)
-    else:
-        draws = () if node.num_samples is None else (node.num_samples,)
-        replacement = current
-        for _ in range(5):
-            replacement = node.dist.sample(draws)[element]
-            if not torch.equal(replacement, current):
-                break
-        if torch.equal(replacement, current):
-            return None
-    other[element] = replacement
-    return node.estimator.present(node.dist, other)
-
-
-def _credited(target_shape: torch.Size, node_shape: torch.Size, element: tuple) -> torch.Tensor:
-    """Which elements of a target of ``target_shape`` the surrogate credits with the node's ``element``."""
-    mask = torch.ones(target_shape, dtype=torch.bool)
-    for dim in range(-len(target_shape), 0):
-        if -dim > len(node_shape) or target_shape[dim] == 1 or node_shape[dim] == 1:
-            continue
-        index = torch.arange(target_shape[dim]) == element[len(node_shape) + dim]
-        mask = mask & index.view((-1,) + (1,) * (-dim - 1))
-    return mask
 
 
 def _compare(graph: Graph, rerun: Graph, node: Node, element: tuple, broken: dict) -> set[str]:
     """Note in ``broken`` the targets that changed with ``element`` of ``node`` where the surrogate does not
     credit it; return the labels of every target that changed."""
     changed = set()
-    node_shape = _element_shape(node)
+    node_shape = substitution.element_shape(node)
     targets = [(f"cost {name!r}", site, rerun.costs.get(name)) for name, site in graph.costs.items()]
     later = [other for other in graph.nodes.values() if other.order > node.order]
     targets += [(f"the log-prob of node {other.name!r}", other, rerun.nodes.get(other.name)) for other in later]
@@ -256,7 +183,7 @@ def _compare(graph: Graph, rerun: Graph, node: Node, element: tuple, broken: dic
         before, after = _values(original), _values(again)
         if after is None or before.shape != after.shape:
             continue
-        moved = _moved(before, after)
+        moved = substitution.moved(before, after)
         if not bool(moved.any()):
             continue
         changed.add(label)
@@ -265,7 +192,7 @@ def _compare(graph: Graph, rerun: Graph, node: Node, element: tuple, broken: dic
         if graph.precise(node) and node.name not in (original.upstream or ()):
             broken.setdefault((node.name, "untracked", label, tuple(before.shape)), []).append((element, None))
             continue
-        outside = moved & ~_credited(before.shape, node_shape, element)
+        outside = moved & ~substitution.credited(before.shape, node_shape, element)
         if bool(outside.any()):
             where = tuple(int(i) for i in outside.nonzero()[0])
             broken.setdefault((node.name, "mixed", label, tuple(before.shape)), []).append((element, where))
@@ -286,7 +213,7 @@ def _finding(node: Node, key: tuple, cases: list, tried: int) -> str:
         )
     return (
         f"{label} (shape {shape}) changes at element {where} when element {element} of node {node.name!r} "
-        f"(elements {tuple(_element_shape(node))}) changes{more}, but the surrogate credits each of its elements only to "
+        f"(elements {tuple(substitution.element_shape(node))}) changes{more}, but the surrogate credits each of its elements only to "
         f"the node's elements that line up with it (dims aligned from the right): it mixes the node's elements or "
         f"draws across the dims involved, which biases {type(node.estimator).__name__}'s gradient. Keep one element "
         f"per node element; declare dims that belong together one event (D.Independent(dist, n), summing event dims "

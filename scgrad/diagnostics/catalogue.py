@@ -2,11 +2,12 @@
 
 Adding an estimator to the comparison is one :class:`Entry` in :data:`CATALOGUE`::
 
-    Entry("gumbel_softmax", lambda dist: GumbelSoftmax(), biased=True, applies=discrete),
+    Entry("gumbel_softmax", lambda dist: GumbelSoftmax(), discrete),
 
 An entry names the estimator, builds a fresh one for a node (``make(dist)``; called once per node
-name, so state such as a moving average lives as long as the comparison), says whether it is biased
-by design, and which distributions it is meant for. An estimator that refuses a node all the same
+name, so state such as a moving average lives as long as the comparison), and says which distributions
+it is meant for and how many draws it needs; whether it is biased by design is the estimator class's
+``biased`` flag. An estimator that refuses a node all the same
 is reported with its own message: "not applicable" where its ``check`` raises
 :class:`~scgrad.ScgradError`, "failed" where building its surrogate terms does.
 """
@@ -40,11 +41,6 @@ def reparameterisable(dist: D.Distribution) -> bool:
     return bool(dist.has_rsample)
 
 
-def any_distribution(dist: D.Distribution) -> bool:
-    """Every distribution."""
-    return True
-
-
 @dataclass(frozen=True)
 class Entry:
     """One estimator in a comparison.
@@ -52,37 +48,47 @@ class Entry:
     Attributes:
         name: how reports and the ``--estimators`` option of ``scgrad compare`` name it.
         make: ``dist -> Estimator``, a new estimator for one node.
-        biased: whether the estimator is biased by design (reported and kept out of recommendations).
         applies: ``dist -> bool``, the distributions the estimator replaces the node's own on.
+        draws: the ``num_samples`` the estimator needs at least (several draws to compare), or ``None``.
+        biased: whether the estimator is biased by design (reported and kept out of recommendations);
+            ``None`` (the default) takes the estimator class's own flag, from ``make(None)`` (give it
+            where ``make`` needs the distribution).
     """
 
     name: str
     make: Callable[[D.Distribution], Estimator]
-    biased: bool
     applies: Callable[[D.Distribution], bool]
+    draws: int | None = None
+    biased: bool | None = None
+
+    def __post_init__(self):
+        if self.biased is None:
+            object.__setattr__(self, "biased", bool(self.make(None).biased))
 
 
 CATALOGUE: tuple[Entry, ...] = (
-    Entry("reparam", lambda dist: Reparam(), biased=False, applies=reparameterisable),
-    Entry("score_function", lambda dist: ScoreFunction(), biased=False, applies=discrete),
-    Entry("moving_average", lambda dist: ScoreFunction(MovingAverage()), biased=False, applies=discrete),
-    Entry("batch_average", lambda dist: ScoreFunction(BatchAverage()), biased=False, applies=discrete),
-    Entry("leave_one_out", lambda dist: ScoreFunction(LeaveOneOut()), biased=False, applies=discrete),
-    Entry("enumerate", lambda dist: Enumerate(), biased=False, applies=discrete),
-    Entry("arm", lambda dist: ARM(), biased=False, applies=discrete),
-    Entry("disarm", lambda dist: DisARM(), biased=False, applies=discrete),
-    Entry("muprop", lambda dist: MuProp(MovingAverage()), biased=False, applies=discrete),
-    Entry("rebar", lambda dist: REBAR(), biased=False, applies=discrete),
-    Entry("relax", lambda dist: RELAX(), biased=False, applies=discrete),
-    Entry("lax", lambda dist: LAX(), biased=False, applies=reparameterisable),
-    Entry("unordered_set", lambda dist: UnorderedSet(), biased=False, applies=discrete),
-    Entry("indecater", lambda dist: IndeCateR(), biased=False, applies=discrete),
-    Entry("measure_valued", lambda dist: MeasureValued(), biased=False, applies=discrete),
-    Entry("gumbel_softmax", lambda dist: GumbelSoftmax(), biased=True, applies=discrete),
-    Entry("straight_through", lambda dist: StraightThrough(), biased=True, applies=discrete),
-    Entry("reinmax", lambda dist: ReinMax(), biased=True, applies=discrete),
-    Entry("gumbel_rao", lambda dist: GumbelRao(), biased=True, applies=discrete),
+    Entry("reparam", lambda dist: Reparam(), reparameterisable),
+    Entry("score_function", lambda dist: ScoreFunction(), discrete),
+    Entry("moving_average", lambda dist: ScoreFunction(MovingAverage()), discrete),
+    Entry("batch_average", lambda dist: ScoreFunction(BatchAverage()), discrete),
+    Entry("leave_one_out", lambda dist: ScoreFunction(LeaveOneOut()), discrete, draws=2),
+    Entry("enumerate", lambda dist: Enumerate(), discrete),
+    Entry("arm", lambda dist: ARM(), discrete, draws=2),
+    Entry("disarm", lambda dist: DisARM(), discrete, draws=2),
+    Entry("muprop", lambda dist: MuProp(MovingAverage()), discrete),
+    Entry("rebar", lambda dist: REBAR(), discrete),
+    Entry("relax", lambda dist: RELAX(), discrete),
+    Entry("lax", lambda dist: LAX(), reparameterisable),
+    Entry("unordered_set", lambda dist: UnorderedSet(), discrete, draws=2),
+    Entry("indecater", lambda dist: IndeCateR(), discrete),
+    Entry("measure_valued", lambda dist: MeasureValued(), discrete),
+    Entry("gumbel_softmax", lambda dist: GumbelSoftmax(), discrete),
+    Entry("straight_through", lambda dist: StraightThrough(), discrete),
+    Entry("reinmax", lambda dist: ReinMax(), discrete),
+    Entry("gumbel_rao", lambda dist: GumbelRao(), discrete),
 )
+"""Every estimator scgrad has, once: ``diagnose`` and ``compare`` try them, and tests/test_contract.py
+checks each (the unbiased ones against closed forms, the biased ones against their own contract)."""
 
 
 def lookup(names, catalogue: tuple[Entry, ...] = CATALOGUE) -> list[Entry]:

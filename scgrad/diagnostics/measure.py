@@ -12,7 +12,6 @@ from scgrad.core.runtime import Handler, Message
 from scgrad.program import surrogate
 from scgrad.diagnostics.exact import exact
 from scgrad.errors import ScgradError
-from scgrad.estimators.enumerate import Enumerate
 
 BIAS_LIMIT = 3.0  # standard errors of the mean's distance from the exact gradient
 

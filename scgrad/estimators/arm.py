@@ -30,9 +30,7 @@ class _AntitheticPair(Estimator):
                 f"other discrete distributions."
             )
 
-    @property
-    def needs_downstream(self) -> bool:
-        return True
+    needs_downstream = True
 
     def draw(self, node: Node, layout):
         self._check_pairs(node)

@@ -54,13 +54,11 @@ class ComponentEstimator(Estimator):
         super().__init__()
         self.stack_evaluations = stack_evaluations
 
-    @property
-    def needs_downstream(self) -> bool:
-        return True
+    needs_downstream = True
 
     def draw(self, node: Node, layout):
         refuse_enumerated_upstream(type(self).__name__, node, layout)
-        return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
+        return super().draw(node, layout)
 
 
 def component_shape(node: Node) -> torch.Size:

@@ -6,8 +6,11 @@ from typing import Callable, Mapping
 
 import torch.distributions as D
 
-from scgrad.core.runtime import Handler, Message
+from scgrad.baselines.moving_average import MovingAverage
 from scgrad.core.protocol import Estimator
+from scgrad.core.runtime import Handler, Message
+from scgrad.estimators.reparam import Reparam
+from scgrad.estimators.score_function import ScoreFunction
 
 Factory = Callable[[D.Distribution], Estimator]
 
@@ -18,10 +21,6 @@ def builtin_default(dist: D.Distribution) -> Estimator:
     A new estimator each call: outside a :class:`Defaults` handler a default moving average starts
     from zero at every ``surrogate`` call (an unbiased score function without memory).
     """
-    from scgrad.baselines.moving_average import MovingAverage
-    from scgrad.estimators.reparam import Reparam
-    from scgrad.estimators.score_function import ScoreFunction
-
     return Reparam() if dist.has_rsample else ScoreFunction(baseline=MovingAverage())
 
 

@@ -42,7 +42,7 @@ class GumbelRao(Relaxation):
 
     def draw(self, node: Node, layout):
         view = self.view(node)
-        b = view.outcome(view.perturb(self.sample_shape(node)))
+        b = view.outcome(view.perturb(node.sample_shape))
         noise = offset(view.perturb_given(b.expand((self.k,) + b.shape)), view.logits).detach()
         relaxed = view.relax(view.logits + noise, self.temperature()).mean(0)
         return self.drawn(node, b + (relaxed - relaxed.detach()))

@@ -40,9 +40,7 @@ class MuProp(Estimator):
             raise ScgradError(f"MuProp(baseline=...) takes an scgrad baseline such as MovingAverage(); got {type(baseline).__name__}.")
         self.baseline = baseline
 
-    @property
-    def needs_downstream(self) -> bool:
-        return True
+    needs_downstream = True
 
     def check(self, name, dist):
         base, _ = base_distribution(dist)
@@ -52,9 +50,6 @@ class MuProp(Estimator):
                 f"node {name!r}: MuProp expands the cost around the mean of a Bernoulli or OneHotCategorical node "
                 f"(or Independent of them); got {type(base).__name__}{hint}. Use ScoreFunction() otherwise."
             )
-
-    def draw(self, node, layout):
-        return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
 
     def parts(self, node, downstream):
         if downstream.evaluate is None:

@@ -38,7 +38,7 @@ class ReinMax(Relaxation):
     def draw(self, node: Node, layout):
         view = self.view(node)
         logits, pi0 = view.logits, view.probs
-        b = view.outcome(view.perturb(self.sample_shape(node)))
+        b = view.outcome(view.perturb(node.sample_shape))
         pi1 = (b + view.relax(logits, self.temperature())) / 2
         pi1 = view.relax(logits + offset(view.unrelax(pi1), logits).detach(), 1.0)  # value π1, Jacobian at π1
         pi2 = 2 * pi1 - pi0 / 2

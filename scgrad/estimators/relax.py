@@ -66,9 +66,7 @@ class _GivenOutcome(Estimator):
 
     needs_evaluation = False
 
-    @property
-    def needs_downstream(self) -> bool:
-        return True
+    needs_downstream = True
 
     def check(self, name, dist):
         base, _ = base_distribution(dist)
@@ -83,7 +81,7 @@ class _GivenOutcome(Estimator):
 
     def draw(self, node: Node, layout):
         view = concrete(node.dist)
-        z = view.perturb(() if node.num_samples is None else (node.num_samples,))
+        z = view.perturb(node.sample_shape)
         outcome = view.outcome(z.detach())
         node.state.update(z=z, outcome=outcome)
         return _as_value(node.dist, outcome)
@@ -219,9 +217,7 @@ class LAX(Estimator):
         super().__init__()
         self.net = default_control() if control is None else control
 
-    @property
-    def needs_downstream(self) -> bool:
-        return True
+    needs_downstream = True
 
     def check(self, name, dist):
         if not dist.has_rsample:
@@ -231,7 +227,7 @@ class LAX(Estimator):
             )
 
     def draw(self, node: Node, layout):
-        z = node.dist.rsample(() if node.num_samples is None else (node.num_samples,))
+        z = node.dist.rsample(node.sample_shape)
         node.state["z"] = z
         return z.detach()
 

@@ -43,10 +43,6 @@ class Relaxation(Estimator):
         return concrete(node.dist)
 
     @staticmethod
-    def sample_shape(node: Node) -> torch.Size:
-        return torch.Size(() if node.num_samples is None else (node.num_samples,))
-
-    @staticmethod
     def drawn(node: Node, value: torch.Tensor) -> torch.Tensor:
         """``value``, noted as drawn by this estimator (subclasses' :meth:`draw` return through it)."""
         node.state["relaxed"] = True
@@ -106,7 +102,7 @@ class GumbelSoftmax(Relaxation):
 
     def draw(self, node: Node, layout):
         view = self.view(node)
-        z = view.perturb(self.sample_shape(node))
+        z = view.perturb(node.sample_shape)
         relaxed = view.relax(z, self.temperature())
         if not self.hard:
             return self.drawn(node, relaxed)
@@ -131,4 +127,4 @@ class StraightThrough(Relaxation):
     def draw(self, node: Node, layout):
         view = self.view(node)
         mean = view.probs
-        return self.drawn(node, view.outcome(view.perturb(self.sample_shape(node))) + (mean - mean.detach()))
+        return self.drawn(node, view.outcome(view.perturb(node.sample_shape)) + (mean - mean.detach()))

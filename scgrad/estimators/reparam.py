@@ -28,7 +28,7 @@ class Reparam(Estimator):
             )
 
     def draw(self, node: Node, layout):
-        return node.dist.rsample(() if node.num_samples is None else (node.num_samples,))
+        return node.dist.rsample(node.sample_shape)
 
     def parts(self, node, downstream):
         return Parts()

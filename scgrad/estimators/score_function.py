@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from scgrad.core.graph import Node
 from scgrad.baselines.base import Baseline
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator, Parts
@@ -42,9 +41,6 @@ class ScoreFunction(Estimator):
     @property
     def wants_dependencies(self) -> bool:
         return self.baseline is not None and self.baseline.needs_independence
-
-    def draw(self, node: Node, layout):
-        return node.dist.sample(() if node.num_samples is None else (node.num_samples,))
 
     def parts(self, node, downstream):
         score = node.log_prob

@@ -43,9 +43,7 @@ class UnorderedSet(Estimator):
                 f"or use IndeCateR() or ScoreFunction()."
             )
 
-    @property
-    def needs_downstream(self) -> bool:
-        return True
+    needs_downstream = True
 
     def draw(self, node: Node, layout):
         self._check_count(node)
