@@ -66,6 +66,8 @@ REFUSALS = (
     "a downstream cost sums over its dim(s)",
     "shares a downstream cost with every other",
     "its num_samples dim would sit at batch position",  # exact() enumerates a node, then a later one has draws
+    "which a relaxed value cannot be",  # REBAR above a Categorical index
+    "which has no mean",  # MuProp above a Categorical index
 )
 
 

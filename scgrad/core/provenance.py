@@ -72,7 +72,8 @@ class ProvenanceTensor(torch.Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         provenance = frozenset()
-        for leaf in _leaves(args, kwargs):
+        leaves = list(_leaves(args, kwargs))
+        for leaf in leaves:
             if isinstance(leaf, cls) and not leaf._provenance <= provenance:
                 provenance = provenance | leaf._provenance
         name = getattr(func, "__name__", "")
@@ -83,7 +84,10 @@ class ProvenanceTensor(torch.Tensor):
             result = func(*args, **kwargs)
         if isinstance(target, ProvenanceTensor):
             target._provenance = target._provenance | provenance
-        return _wrap(result, provenance)
+        # A fresh result is tagged in place; one that is an argument (``x.type_as(y)``, an attribute) is wrapped
+        # in an alias, so the caller's tensor stays as it was.
+        fresh = name != "__get__"
+        return _wrap(result, provenance, [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)] if fresh else None)
 
     def __repr__(self) -> str:
         return f"ProvenanceTensor({strip(self)!r}, provenance={set(self._provenance)})"
@@ -103,18 +107,28 @@ def _leaves(args, kwargs):
             yield value
 
 
-def _wrap(result, provenance: frozenset):
-    """A call's results carrying ``provenance`` (a tensor already carrying it, written in place, as it is)."""
+def _wrap(result, provenance: frozenset, inputs):
+    """A call's results carrying ``provenance`` (a tensor already carrying it, written in place, as it is).
+
+    A result that is none of ``inputs`` (the call's tensor arguments; ``None``: treat every result as
+    possibly held elsewhere) is made a :class:`ProvenanceTensor` in place: no alias, so no extra node in
+    the autograd graph. Any other is wrapped in an alias (:class:`ProvenanceTensor` itself).
+    """
     if isinstance(result, ProvenanceTensor):
         return result
     if isinstance(result, torch.Tensor):
-        return ProvenanceTensor(result, provenance)
+        if inputs is None or any(result is given for given in inputs):
+            return ProvenanceTensor(result, provenance)
+        view = result._is_view()
+        result.__class__ = ProvenanceTensor
+        result._provenance, result._view = provenance, view
+        return result
     if isinstance(result, (list, tuple)):
         if not any(isinstance(item, torch.Tensor) for item in result):  # a shape, a list of numbers
             return result
         if type(result) in (list, tuple):
-            return type(result)(_wrap(item, provenance) if isinstance(item, torch.Tensor) else item for item in result)
-    return tree_map(lambda out: _wrap(out, provenance) if isinstance(out, torch.Tensor) else out, result)
+            return type(result)(_wrap(item, provenance, inputs) if isinstance(item, torch.Tensor) else item for item in result)
+    return tree_map(lambda out: _wrap(out, provenance, inputs) if isinstance(out, torch.Tensor) else out, result)
 
 
 def _written(name: str, args, kwargs):

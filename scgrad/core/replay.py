@@ -15,7 +15,7 @@ import torch
 from scgrad.core.dependencies import downstream_costs
 from scgrad.core.downstream import evaluation
 from scgrad.core.graph import CostSite, Graph, Node
-from scgrad.core.handlers import substitute
+from scgrad.core.runtime import Handler, Message
 from scgrad.core.protocol import Evaluation
 from scgrad.errors import ScgradError
 
@@ -33,26 +33,30 @@ class Replay:
     def evaluators(self, node: Node) -> dict:
         """``Downstream``'s ``evaluate`` and ``evaluate_many`` for ``node``."""
 
-        def evaluate(value: torch.Tensor) -> Evaluation:
-            return evaluation(node, self.costs_at(node, value))
+        def evaluate(value: torch.Tensor, redraw=None) -> Evaluation:
+            return evaluation(node, self.costs_at(node, value, redraw))
 
-        def evaluate_many(values: list[torch.Tensor], stacked: bool = False) -> list[Evaluation]:
+        def evaluate_many(values: list[torch.Tensor], stacked: bool = False, redraw=None) -> list[Evaluation]:
             # Under torch.compile a program that cannot take the stacked value fails while tracing,
             # where the fallback cannot catch it: one run per value there.
             try_stacked = stacked and len(values) > 1 and not torch.compiler.is_compiling()
-            per_value = self._stacked_costs(node, values) if try_stacked else None
+            per_value = self._stacked_costs(node, values, redraw) if try_stacked else None
             if per_value is None:
-                return [evaluation(node, self.costs_at(node, value)) for value in values]
+                return [evaluation(node, self.costs_at(node, value, redraw)) for value in values]
             return [evaluation(node, costs) for costs in per_value]
 
         return {"evaluate": evaluate, "evaluate_many": evaluate_many}
 
-    def costs_at(self, node: Node, value: torch.Tensor) -> list:
-        """Re-run the program with ``node`` set to ``value`` and every other node held: its downstream costs."""
-        values = {n.name: n.value for n in self.graph.nodes.values()}
-        values[node.name] = value
+    def costs_at(self, node: Node, value: torch.Tensor, redraw=None) -> list:
+        """Re-run the program with ``node`` set to ``value``: its downstream costs.
+
+        Every other node is held at its recorded value, except a node drawn after ``node`` from a
+        distribution that changed with it (a later layer of a hierarchy): ``redraw(original, dist)`` gives
+        its value under the new distribution (the estimator's rule: the same noise, a relaxed value, a
+        mean), and without a rule that is refused, since holding it would bias the gradient.
+        """
         recorder = self.record()
-        with recorder, substitute(values, check_support=False):
+        with recorder, _Held(self.graph, node, value, redraw):
             self.rerun()
         replay = recorder.graph.nodes.get(node.name)
         if replay is None:
@@ -61,19 +65,9 @@ class Replay:
                 f"reach that node; the program must make the same random choices when re-run (no side "
                 f"effects outside scgrad)."
             )
-        for later in recorder.graph.nodes.values():
-            original = self.graph.nodes.get(later.name)
-            if later.order > replay.order and original is not None and not _same_distribution(original.dist, later.dist):
-                raise ScgradError(
-                    f"node {later.name!r} is drawn from a distribution that depends on node {node.name!r}. "
-                    f"Evaluating the cost at another value of {node.name!r} holds {later.name!r} at its drawn "
-                    f"value, which would bias the gradient. Give {node.name!r} an estimator that does not "
-                    f"re-evaluate the cost (e.g. ScoreFunction()), or make {node.name!r} the last random choice "
-                    f"its costs depend on."
-                )
         return downstream_costs(replay, recorder.graph)
 
-    def _stacked_costs(self, node: Node, values: list[torch.Tensor]) -> list[list] | None:
+    def _stacked_costs(self, node: Node, values: list[torch.Tensor], redraw) -> list[list] | None:
         """Each value's downstream costs from one run of the program, with the values stacked on a new
         batch dim left of every dim in use; ``None`` where the run shows the program does not take them.
 
@@ -93,13 +87,45 @@ class Replay:
         count = len(values)
         stacked = torch.stack(values).reshape((count,) + (1,) * (depth - len(node.sample_shape + node.dist.batch_shape)) + tuple(node.value.shape))
         try:
-            costs = self.costs_at(node, stacked)
+            costs = self.costs_at(node, stacked, redraw)
+        except ScgradError:  # a refusal of the program or of a rule holds for every value: say it once
+            raise
         except Exception:  # the program cannot take the stacked value; one run per value says why, if it fails again
             costs = None
         split = None if costs is None else _split(costs, self.graph, count, depth)
         if split is None:
             unstackable.add(node.name)
         return split
+
+
+class _Held(Handler):
+    """Gives ``node`` the value ``value``, later nodes whose distribution changed ``redraw(original, dist)``,
+    and every other recorded node its recorded value."""
+
+    def __init__(self, graph: Graph, node: Node, value: torch.Tensor, redraw):
+        self.graph, self.node, self.value, self.redraw = graph, node, value, redraw
+
+    def process(self, msg: Message) -> None:
+        if msg.kind != "sample":
+            return
+        if msg.name == self.node.name:
+            msg.value = self.value
+            return
+        original = self.graph.nodes.get(msg.name)
+        if original is None:
+            return
+        if original.order < self.node.order or _same_distribution(original.dist, msg.fn):
+            msg.value = original.value
+        elif self.redraw is None:
+            raise ScgradError(
+                f"node {msg.name!r} is drawn from a distribution that depends on node {self.node.name!r}. "
+                f"Evaluating the cost at another value of {self.node.name!r} holds {msg.name!r} at its drawn "
+                f"value, which would bias the gradient, and this estimator gives no rule to re-draw it. Give "
+                f"{self.node.name!r} an estimator that does not re-evaluate the cost (e.g. ScoreFunction()), or make "
+                f"{self.node.name!r} the last random choice its costs depend on."
+            )
+        else:
+            msg.value = self.redraw(original, msg.fn)
 
 
 def _rank(node: Node) -> int:

@@ -7,7 +7,7 @@ import torch
 import torch.distributions as D
 
 from scgrad.core.graph import Node
-from scgrad.estimators.components import base_distribution
+from scgrad.distributions.base import base_distribution
 
 CHANGED = 1e-6
 """Relative change of a target element that counts as a change (rounding aside)."""

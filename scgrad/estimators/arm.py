@@ -8,7 +8,8 @@ import torch.distributions as D
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator, Parts
-from scgrad.estimators.components import base_distribution, refuse_enumerated_upstream
+from scgrad.distributions.base import base_distribution
+from scgrad.estimators.components import refuse_enumerated_upstream
 
 
 class _AntitheticPair(Estimator):

@@ -11,17 +11,10 @@ import torch
 import torch.distributions as D
 
 from scgrad.core.graph import Node
-from scgrad.errors import ScgradError
 from scgrad.core.protocol import Downstream, Estimator
-
-
-def base_distribution(dist: D.Distribution) -> tuple[D.Distribution, int]:
-    """The distribution under any ``Independent`` wrappers, and how many batch dims they made events."""
-    rank = 0
-    while isinstance(dist, D.Independent):
-        rank += dist.reinterpreted_batch_ndims
-        dist = dist.base_dist
-    return dist, rank
+from scgrad.distributions.base import base_distribution
+from scgrad.errors import ScgradError
+from scgrad.estimators.redraw import same_noise
 
 
 def refuse_enumerated_upstream(estimator: str, node: Node, layout) -> None:
@@ -111,7 +104,7 @@ def costs_at(estimator, node: Node, downstream: Downstream, alternatives: list[t
             mask = mask & (torch.arange(components[axis], device=mask.device) == position).view(view)
         value_mask = mask.reshape(tuple(components) + (1,) * event_rank)
         values = [torch.where(value_mask, alternative, node.value) for alternative in alternatives]
-        costs = downstream.evaluate_many(values, stacked=estimator.stack_evaluations)
+        costs = downstream.evaluate_many(values, stacked=estimator.stack_evaluations, redraw=same_noise)
         for slot, evaluation in enumerate(costs):
             cost = evaluation.cost.detach().reshape(tuple(shape) + (1,) * (len(components) - len(shape)))
             results[slot] = torch.where(mask, cost, results[slot])

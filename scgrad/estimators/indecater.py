@@ -6,7 +6,8 @@ import torch.distributions as D
 
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Parts
-from scgrad.estimators.components import ComponentEstimator, base_distribution, outcome_costs
+from scgrad.distributions.base import base_distribution
+from scgrad.estimators.components import ComponentEstimator, outcome_costs
 
 SUPPORTED = (D.Categorical, D.OneHotCategorical, D.Bernoulli)
 

@@ -9,7 +9,8 @@ import torch.distributions as D
 
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Parts
-from scgrad.estimators.components import ComponentEstimator, base_distribution, costs_at, drawn_cost, outcome_costs
+from scgrad.distributions.base import base_distribution
+from scgrad.estimators.components import ComponentEstimator, costs_at, drawn_cost, outcome_costs
 
 SUPPORTED = (D.Bernoulli, D.Categorical, D.OneHotCategorical, D.Normal)
 

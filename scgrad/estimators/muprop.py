@@ -8,7 +8,8 @@ import torch.distributions as D
 from scgrad.baselines.base import Baseline
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator, Parts
-from scgrad.estimators.components import base_distribution
+from scgrad.distributions.base import base_distribution
+from scgrad.estimators.redraw import mean_field
 
 
 class MuProp(Estimator):
@@ -18,9 +19,11 @@ class MuProp(Estimator):
     With: ``(f(b) - f(μ) - f'(μ)·(b - μ)) d log p(b) + f'(μ)·dμ_θ``, ``μ`` and ``f'(μ)`` held fixed: the
     control variate's expectation, ``f(μ)``, is added back analytically through ``dμ_θ``. ``f(μ)`` and
     ``f'(μ)`` come from re-running the program with the node's value set to ``μ`` (every other node held
-    at its drawn value), so the program must have no side effects outside scgrad and accept ``μ``.
+    at its drawn value, except the later layers of a hierarchy, which take their means given ``μ``: the
+    paper's mean-field pass, :func:`scgrad.estimators.redraw.mean_field`), so the program must have no
+    side effects outside scgrad and accept ``μ``.
     Requires: ``Bernoulli`` or ``OneHotCategorical`` (or ``Independent`` of them); costs differentiable at
-    the mean; no random choice after this node whose distribution depends on it.
+    the mean; later layers whose distributions have a mean (a ``Categorical`` index below is refused).
     Bias: none. First order only: second derivatives are not unbiased. Costs 1 program evaluation and
     one backward pass per step.
     Paper: Gu, Levine, Sutskever & Mnih 2016.
@@ -57,7 +60,7 @@ class MuProp(Estimator):
         mean = base_distribution(node.dist)[0].probs.expand(node.value.shape)
         point = mean.detach().clone().requires_grad_(True)
         with torch.enable_grad():
-            at_mean, objective = downstream.evaluate(point)
+            at_mean, objective = downstream.evaluate(point, redraw=mean_field)
             slope = None
             if objective.requires_grad:  # a downstream cost that ignores the node has no slope
                 (slope,) = torch.autograd.grad(objective, point, allow_unused=True)

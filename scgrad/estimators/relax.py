@@ -23,7 +23,8 @@ from scgrad.core.graph import Node
 from scgrad.distributions.concrete import concrete
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator, Parts
-from scgrad.estimators.components import base_distribution
+from scgrad.distributions.base import base_distribution
+from scgrad.estimators.redraw import relaxed
 from scgrad.estimators.temperature import Temperature
 from scgrad.estimators.tuning import flat_events, variance_loss
 
@@ -133,10 +134,12 @@ class REBAR(_GivenOutcome):
     With: ``(f(b) - η f(σ_λ(z~))) d log p(b) + η d f(σ_λ(z)) - η d f(σ_λ(z~))``, ``σ_λ`` the Concrete
     relaxation at temperature λ (``sigmoid(z/λ)``, or ``softmax(z/λ)``), ``z~ ~ p(z | b)``. The cost is
     evaluated at the two relaxed values by re-running the program (every other node held at its drawn
-    value), so the program must have no side effects outside scgrad and be defined at relaxed values.
+    value, except the later layers of a hierarchy, which pass relaxed values at the same temperature with
+    their own noise held: :func:`scgrad.estimators.redraw.relaxed`), so the program must have no side
+    effects outside scgrad and be defined at relaxed values.
     η and λ are parameters, tuned by ``Objective.backward()`` to minimise the estimator's variance.
     Requires: ``Bernoulli`` or ``OneHotCategorical`` (or ``Independent`` of them); costs differentiable at
-    relaxed values; no random choice after this node whose distribution depends on it.
+    relaxed values; later layers that relax (Bernoulli, OneHotCategorical) or reparameterise.
     Bias: none, for any η and λ. First order only: second derivatives are not unbiased. Costs 2 program
     evaluations per step, or 1 with ``stack_evaluations=True``.
     Paper: Tucker, Mnih, Maddison, Lawson & Sohl-Dickstein 2017.
@@ -163,7 +166,9 @@ class REBAR(_GivenOutcome):
         if downstream.evaluate_many is None:
             raise ScgradError(f"node {node.name!r}: REBAR re-runs the program; build the objective with scgrad.surrogate.")
         temperature = self.temperature()
-        evaluations = downstream.evaluate_many([view.relax(z, temperature) for z in perturbed], stacked=self.stack_evaluations)
+        evaluations = downstream.evaluate_many(
+            [view.relax(z, temperature) for z in perturbed], stacked=self.stack_evaluations, redraw=relaxed(temperature)
+        )
         return [(self.eta * cost, self.eta * objective) for cost, objective in evaluations]
 
 

@@ -44,6 +44,7 @@ class UnorderedSet(Estimator):
             )
 
     needs_downstream = True
+    wants_dependencies = True  # its draws are summed like enumerated outcomes: costs not computed from them are not its
 
     def draw(self, node: Node, layout):
         self._check_count(node)

@@ -168,13 +168,17 @@ def test_errors_name_the_node_and_the_fix():
         scgrad.surrogate(program, D.Bernoulli(torch.full((4,), 0.5)), scgrad.RELAX(nn.Linear(1, 2)))
 
 
-def test_re_evaluation_refuses_a_later_node_that_depends_on_this_one():
-    logits = torch.zeros(3, requires_grad=True)
+def test_re_evaluation_re_draws_a_later_node_that_depends_on_this_one():
+    """w ~ Normal(b, 1) after b: E[w**2] = p + 1, so d/dlogit = p (1 - p); REBAR re-draws w at its relaxed values."""
+    logits = torch.full((4000,), 0.3, requires_grad=True)
+    rebar = scgrad.REBAR()
 
     def program():
-        b = scgrad.sample("b", D.Bernoulli(logits=logits), scgrad.REBAR())
+        b = scgrad.sample("b", D.Bernoulli(logits=logits), rebar)
         w = scgrad.sample("w", D.Normal(b, 1.0))
         scgrad.cost("c", w**2)
 
-    with pytest.raises(scgrad.ScgradError, match="node 'w' is drawn from a distribution that depends on node 'b'"):
-        scgrad.surrogate(program)
+    torch.manual_seed(0)
+    (grad,) = torch.autograd.grad(scgrad.surrogate(program).loss, logits)
+    p = torch.sigmoid(torch.tensor(0.3))
+    assert_unbiased((grad * 4000).unsqueeze(1), (p * (1 - p)).reshape(1))
