@@ -225,3 +225,12 @@ def check_reference(graph):
 @given(graphs())
 def test_the_combiner_equals_the_plain_formula(graph):
     check_reference(graph)
+
+
+def test_a_cost_is_not_weighted_by_a_later_node_conditional_on_another():
+    """Found on a clean run: z2's probabilities vary along z0's and z1's dims; a cost of z0 alone must not
+    take them (summing over z1's outcomes unweighted doubled the exact gradient)."""
+    nodes = [NodeSpec("bernoulli", [], [], 0), NodeSpec("bernoulli", [], [], 0), NodeSpec("bernoulli", [0, 1], [0.0, 0.0], 0)]
+    graph = (nodes, [CostSpec(after=0, reads=[0], weights=[1.0])])
+    check_unbiased(graph)
+    check_reference(graph)

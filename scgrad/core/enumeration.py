@@ -45,20 +45,34 @@ def refuse_unweighted_extras(nodes, parts) -> None:
 def log_weight(target, shape, factors, deps: Dependencies, label: str):
     """Sum of the enumerated log-probabilities that weight ``target``'s elements, or ``None``.
 
-    A factor counts when the target varies along one of its node's enumeration dims: through the
-    node's value, a value computed from it (an enumerated value is expanded to its distribution's batch
-    shape, so a target computed from a node enumerated conditionally on another also varies along the
-    parent's dim), or a shape broadcast against one (the probabilities then sum to one over a constant).
-    A target that depends on an enumerated node without varying along each of its dims (a rank too low
-    for the layout included) was reduced over them, which mixes outcomes: refused.
+    The enumeration dims summed are those the target varies along: through a node's value, a value
+    computed from it (an enumerated value is expanded to its distribution's batch shape, so a target
+    computed from a node enumerated conditionally on another also varies along the parent's dim), or a
+    shape broadcast against one. Each such dim is weighted by its node's log-probability, and so are the
+    dims that log-probability itself varies along (the parents of a conditional node), until every dim
+    summed carries its node's weight: the weights are then a joint distribution over the nodes summed,
+    and a node whose dims the target does not vary along takes no part. A target that depends on an
+    enumerated node without varying along each of its dims (a rank too low for the layout included) was
+    reduced over them, which mixes outcomes: refused.
     """
-    weight = None
+    summed = {d for _, _, dims in factors for d in dims if has_dim(shape, d)}
     for node, log_prob, dims in factors:
         varies = [has_dim(shape, d) for d in dims]
         if dims and not all(varies) and deps.upstream(target, node):
             _refuse_reduced(label, shape, node, log_prob, [d for d, v in zip(dims, varies) if not v], deps)
-        if any(varies):
-            weight = log_prob if weight is None else weight + log_prob
+    chosen: list = []
+    grew = True
+    while grew:
+        grew = False
+        for factor in factors:
+            node, _, dims = factor
+            if all(factor is not c for c in chosen) and dims & set(node.enum_dims) & summed:
+                chosen.append(factor)
+                summed |= dims
+                grew = True
+    weight = None
+    for _, log_prob, _ in chosen:
+        weight = log_prob if weight is None else weight + log_prob
     return weight
 
 

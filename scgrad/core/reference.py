@@ -21,7 +21,7 @@ def reference_loss(graph: Graph, parts: dict) -> torch.Tensor:
     deps = Dependencies(graph)
     nodes = list(graph.nodes.values())
     enum_dims = sorted({d for node in nodes for d in node.enum_dims})
-    factors = [log_prob for node in nodes for log_prob in parts[node.name].enumerated]
+    factors = [(node, log_prob) for node in nodes for log_prob in parts[node.name].enumerated]
 
     def boxed_upstream(target, shape):  # MB(S): the scores of the nodes upstream of the target, in its shape
         scores = 0.0
@@ -32,9 +32,17 @@ def reference_loss(graph: Graph, parts: dict) -> torch.Tensor:
         return magic_box(scores) if isinstance(scores, torch.Tensor) else 1.0
 
     def expectation(value, shape):  # E_w: enumeration dims summed under their probabilities, the rest averaged
-        for log_prob in factors:
-            if any(has_dim(shape, d) and has_dim(log_prob.shape, d) for d in enum_dims):
+        summed = {d for d in enum_dims if has_dim(shape, d)}
+        weighted = set()
+        while True:  # weigh each summed dim by its node's probabilities, whose parents' dims are then summed too
+            more = [(i, node, lp) for i, (node, lp) in enumerate(factors) if i not in weighted and summed & set(node.enum_dims)
+                    and any(has_dim(lp.shape, d) for d in summed & set(node.enum_dims))]
+            if not more:
+                break
+            for i, node, log_prob in more:
+                weighted.add(i)
                 value = value * log_prob.exp()
+                summed |= {d for d in enum_dims if has_dim(log_prob.shape, d)}
         present = [d for d in enum_dims if value.dim() >= -d]
         return (value.sum(present) if present else value).mean()
 

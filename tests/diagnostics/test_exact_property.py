@@ -14,7 +14,6 @@ calls scgrad.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import pytest
@@ -24,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import scgrad
+from brute_force import brute_force
 
 DTYPE = torch.float64
 RTOL, ATOL = 1e-5, 1e-8
@@ -32,51 +32,6 @@ BUDGET = 512  # at most this many joint outcomes in all (under the 1,024 of a jo
 
 # ------------------------------------------------------------------------------------------------
 # The independent reference (as in test_exact_ground_truth.py).
-
-
-def joint_outcomes(dist, num_samples=None):
-    base = dist
-    while isinstance(base, D.Independent):
-        base = base.base_dist
-    support = base.enumerate_support(expand=False)
-    k = support.shape[0]
-    atoms = support.reshape((k,) + tuple(base.event_shape))
-    shape = ((num_samples,) if num_samples is not None else ()) + tuple(base.batch_shape)
-    for combo in itertools.product(range(k), repeat=math.prod(shape)):
-        yield atoms[list(combo)].reshape(shape + tuple(base.event_shape))
-
-
-class _Branch(Exception):
-    def __init__(self, dist, num_samples):
-        super().__init__()
-        self.dist, self.num_samples = dist, num_samples
-
-
-def brute_force(model):
-    def run(prefix):
-        chosen, log_probs, total = iter(prefix), [], []
-
-        def draw(name, dist, num_samples=None):
-            try:
-                value = next(chosen)
-            except StopIteration:
-                raise _Branch(dist, num_samples) from None
-            log_probs.append(dist.log_prob(value).sum())
-            return value
-
-        def cost(name, tensor):
-            total.append(tensor.mean())
-
-        model(draw, cost)
-        return torch.stack(log_probs).sum().exp() * torch.stack(total).sum()
-
-    def explore(prefix):
-        try:
-            return run(prefix)
-        except _Branch as branch:
-            return sum(explore(prefix + [v]) for v in joint_outcomes(branch.dist, branch.num_samples))
-
-    return explore([])
 
 
 def as_program(model):

@@ -13,7 +13,6 @@ The statistical checks use ``tests/stats.py`` with fixed seeds (deterministic pa
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import pytest
@@ -21,6 +20,7 @@ import torch
 import torch.distributions as D
 
 import scgrad
+from brute_force import brute_force
 from stats import assert_unbiased, gradient_samples
 
 DTYPE = torch.float64
@@ -28,51 +28,6 @@ DTYPE = torch.float64
 
 # ------------------------------------------------------------------------------------------------
 # The independent reference (as in tests/diagnostics/test_exact_ground_truth.py).
-
-
-def joint_outcomes(dist, num_samples=None):
-    base = dist
-    while isinstance(base, D.Independent):
-        base = base.base_dist
-    support = base.enumerate_support(expand=False)
-    k = support.shape[0]
-    atoms = support.reshape((k,) + tuple(base.event_shape))
-    shape = ((num_samples,) if num_samples is not None else ()) + tuple(base.batch_shape)
-    for combo in itertools.product(range(k), repeat=math.prod(shape)):
-        yield atoms[list(combo)].reshape(shape + tuple(base.event_shape))
-
-
-class _Branch(Exception):
-    def __init__(self, dist, num_samples):
-        super().__init__()
-        self.dist, self.num_samples = dist, num_samples
-
-
-def brute_force(model, **kwargs):
-    def run(prefix):
-        chosen, log_probs, total = iter(prefix), [], []
-
-        def draw(name, dist, num_samples=None):
-            try:
-                value = next(chosen)
-            except StopIteration:
-                raise _Branch(dist, num_samples) from None
-            log_probs.append(dist.log_prob(value).sum())
-            return value
-
-        def cost(name, tensor):
-            total.append(tensor.mean())
-
-        model(draw, cost, **kwargs)
-        return torch.stack(log_probs).sum().exp() * torch.stack(total).sum()
-
-    def explore(prefix):
-        try:
-            return run(prefix)
-        except _Branch as branch:
-            return sum(explore(prefix + [v]) for v in joint_outcomes(branch.dist, branch.num_samples))
-
-    return explore([])
 
 
 def as_program(model, estimator):
