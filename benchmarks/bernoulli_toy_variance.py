@@ -9,6 +9,8 @@ cost (variance × evaluations). With D = 1, MeasureValued and IndeCateR evaluate
 exact; DisARM is exact at θ = 1/2.
 
     .venv/bin/python benchmarks/bernoulli_toy_variance.py --replicas 100000 --out benchmarks/out/bernoulli_toy_variance.json
+
+``--device cuda`` draws the replicas there.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ ESTIMATORS = {
 }
 
 
-def estimates(make, num_samples, theta: float, dims: int, replicas: int) -> torch.Tensor:
+def estimates(make, num_samples, theta: float, dims: int, replicas: int, device="cpu") -> torch.Tensor:
     """``[replicas, dims]`` estimates of the gradient with respect to each component's θ."""
-    prob = torch.full((replicas, dims), theta, dtype=torch.float64, requires_grad=True)
+    prob = torch.full((replicas, dims), theta, dtype=torch.float64, device=device, requires_grad=True)
 
     def program():
-        b = scgrad.sample("b", D.Independent(D.Bernoulli(probs=prob), 1), make(), num_samples=num_samples)
+        b = scgrad.sample("b", D.Independent(D.Bernoulli(probs=prob), 1), make().to(device), num_samples=num_samples)
         scgrad.cost("squared_error", ((b - TARGET) ** 2).mean(-1))
 
     (grad,) = torch.autograd.grad(scgrad.surrogate(program).loss, prob)
@@ -53,6 +55,7 @@ def main(argv=None) -> None:
     parser.add_argument("--dims", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--thetas", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 0.9])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where the replicas live (default cpu; e.g. cuda)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/bernoulli_toy_variance.json"))
     args = parser.parse_args(argv)
 
@@ -60,7 +63,7 @@ def main(argv=None) -> None:
     for dims, theta in ((d, t) for d in args.dims for t in args.thetas):
         for name, (make, num_samples, evaluations) in ESTIMATORS.items():
             torch.manual_seed(args.seed)
-            grads = estimates(make, num_samples, theta, dims, args.replicas)
+            grads = estimates(make, num_samples, theta, dims, args.replicas, args.device)
             row = {
                 "dims": dims, "theta": theta, "estimator": name, "mean": grads[:, 0].mean().item(),
                 "exact": (1 - 2 * TARGET) / dims, "variance": grads.var(0).mean().item(),

@@ -71,7 +71,8 @@ def loss_for(program):
 
 
 def time_variants(variants, params, x, steps, warmup):
-    """Median wall-clock and thread-CPU milliseconds per step of each variant, taken in rotation."""
+    """Median wall-clock and thread-CPU milliseconds per step of each variant, taken in rotation (on CUDA,
+    each step waits for its kernels)."""
     optimiser = torch.optim.SGD(params, lr=1e-4)
     times = {name: {"wall": [], "cpu": []} for name in variants}
     names = list(variants)
@@ -83,6 +84,8 @@ def time_variants(variants, params, x, steps, warmup):
             optimiser.zero_grad()
             run(x)
             optimiser.step()
+            if x.is_cuda:
+                torch.cuda.synchronize(x.device)
             wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
             D.Distribution.set_default_validate_args(False)
             if i >= warmup:
@@ -91,10 +94,10 @@ def time_variants(variants, params, x, steps, warmup):
     return {name: {f"{clock}_ms": statistics.median(ts) * 1e3 for clock, ts in clocks.items()} for name, clocks in times.items()}
 
 
-def run_case(estimator, steps, warmup):
+def run_case(estimator, steps, warmup, device="cpu"):
     torch.manual_seed(0)
-    encoder, decoder = overhead.make_vae()
-    x = torch.bernoulli(torch.full((overhead.BATCH, overhead.PIXELS), 0.3))
+    encoder, decoder = (net.to(device) for net in overhead.make_vae())
+    x = torch.bernoulli(torch.full((overhead.BATCH, overhead.PIXELS), 0.3, device=device))
     params = [*encoder.parameters(), *decoder.parameters()]
     program = program_for(encoder, decoder, estimator)
     eager_step = step_for(program)
@@ -134,6 +137,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: steadier timings)")
     parser.add_argument("--only", nargs="*", help="run only these cases")
+    parser.add_argument("--device", default="cpu", help="where the model and data live (default cpu; e.g. cuda)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/compile.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -147,7 +151,7 @@ def main(argv=None):
     for name, estimator in cases.items():
         if args.only and name not in args.only:
             continue
-        results[name] = r = run_case(estimator(), args.steps, args.warmup)
+        results[name] = r = run_case(estimator().to(args.device), args.steps, args.warmup, args.device)
         print(
             f"{name:20s} eager {r['eager']['wall_ms']:7.3f} ms (validated {r['eager_validated']['wall_ms']:7.3f})  "
             f"compiled step {r['compiled_step']['wall_ms']:7.3f} ms ({r['compiled_step']['speedup_over_eager']:.2f}x)  "
@@ -155,7 +159,10 @@ def main(argv=None):
             f"first calls {r['compiled_step']['first_call_s']:.1f} s, {r['compiled_loss']['first_call_s']:.1f} s",
             flush=True,
         )
-    machine = {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads}
+    machine = {
+        "torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
+        "device": str(args.device),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"threads": args.threads, "machine": machine, "steps": args.steps, "results": results}, indent=2))
     print(f"wrote {args.out}")

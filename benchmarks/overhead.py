@@ -4,7 +4,8 @@ Discrete VAE 784-200-[20x10]-200-784, batch 100, 4 samples per data point, under
 REINFORCE with a leave-one-out baseline, Gumbel-softmax (temperature 1), and REBAR (conditional
 Concrete control variate with learnable scale and temperature, which ``Objective.backward()`` tunes to
 minimise the variance of the gradient with respect to the logits); and a 200-step episode of
-Bernoulli actions with reward-to-go REINFORCE.
+Bernoulli actions with reward-to-go REINFORCE; and a small problem where the fixed per-step cost shows:
+50 Bernoullis, 8 draws each, REINFORCE with a leave-one-out baseline on a per-element quadratic cost.
 
 The hand-written sides are what a PyTorch user would write for the same estimator: no distribution
 object where none is needed (Gumbel-softmax), the decoder alone evaluated at the two relaxed values
@@ -27,9 +28,11 @@ leaves out the time the process waited for a core), and the ratio as the median 
 scgrad's time over the hand-written side's in the same step, with a distribution-free 95% confidence
 interval for that median (pairing the two sides step by step cancels the machine's slow drifts).
 Pixels are synthetic Bernoulli(0.3) draws: the timing does not depend on the data. Prints the ratios
-and writes JSON.
+and writes JSON. ``--device cuda`` builds the models and data there (each timed step then ends with a
+``torch.cuda.synchronize()``, on both sides).
 
     .venv/bin/python benchmarks/overhead.py --steps 200 --threads 1 --out benchmarks/out/overhead.json
+    .venv/bin/python benchmarks/overhead.py --steps 300 --only bits_50_reinforce_loo
 """
 
 from __future__ import annotations
@@ -141,7 +144,7 @@ def vae_rebar_by_hand(encoder, decoder, x, tuning, encoder_reruns=0):
     log_q = q.log_prob(b)
     nll = nll_of(decoder, x, b)
     # z~ ~ p(z | b): the winner is Gumbel(logsumexp theta), the others Gumbel(theta_i) truncated below it.
-    log_e = (-clamp_probs(torch.rand(b.shape, dtype=theta.dtype)).log()).log()
+    log_e = (-clamp_probs(torch.rand(b.shape, dtype=theta.dtype, device=theta.device)).log()).log()
     top = ((theta.logsumexp(-1, keepdim=True) - log_e) * b).sum(-1, keepdim=True)
     below = torch.minimum(top - F.softplus(log_e - (theta - top)), torch.nextafter(top, torch.full_like(top, -math.inf)))
     z_tilde = torch.where(b.bool(), top, below)
@@ -188,6 +191,28 @@ def episode_by_hand(policy, rewards):
     return costs.sum() + (torch.stack(log_probs) * to_go.detach()).sum()
 
 
+BITS, DRAWS = 50, 8
+
+
+def bits_scgrad(logits, targets, estimator):
+    """``E[mean (b - t)^2]`` over 50 Bernoullis, 8 draws each, under ``scgrad.surrogate``."""
+
+    def program():
+        b = scgrad.sample("b", D.Bernoulli(logits=logits), estimator, num_samples=DRAWS)  # [8, 50]
+        scgrad.cost("squared_error", (b - targets) ** 2)
+
+    return scgrad.surrogate(program)
+
+
+def bits_by_hand(logits, targets):
+    """The same problem's REINFORCE loss with a leave-one-out baseline over the draws, written out."""
+    q = D.Bernoulli(logits=logits)
+    b = q.sample((DRAWS,))
+    f = (b - targets) ** 2
+    baseline = (f.sum(0, keepdim=True) - f) / (DRAWS - 1)
+    return f.mean() + ((f - baseline) * q.log_prob(b)).mean()
+
+
 def check_same_gradient(ours, theirs, model, tuning_ours=(), tuning_theirs=(), seed=0):
     """Both sides' ``.backward()`` from the same random numbers fill the same ``.grad``s.
 
@@ -221,7 +246,7 @@ def default_dtype(dtype):
         torch.set_default_dtype(previous)
 
 
-def time_pair(ours, theirs, model, tuning_ours=(), tuning_theirs=(), steps=200, warmup=10):
+def time_pair(ours, theirs, model, tuning_ours=(), tuning_theirs=(), steps=200, warmup=10, device="cpu"):
     # A small step for the tuning parameters: plain SGD on the variance diverges at the model's rate.
     def optimiser(tuning):
         groups = [{"params": model}] + ([{"params": list(tuning), "lr": 1e-7}] if tuning else [])
@@ -236,6 +261,8 @@ def time_pair(ours, theirs, model, tuning_ours=(), tuning_theirs=(), steps=200, 
         optimiser.zero_grad()
         run().backward()
         optimiser.step()
+        if torch.device(device).type == "cuda":  # the step's kernels, not just their launch
+            torch.cuda.synchronize(device)
         return time.perf_counter() - wall, time.thread_time() - cpu
 
     for i in range(warmup + steps):
@@ -274,17 +301,21 @@ def paired_ratio(ours, theirs):
     return statistics.median(ratios), ratios[low], ratios[high]
 
 
-def cases():
-    """``name -> (scgrad step, hand-written step, model parameters[, scgrad's tuning parameters, the hand-written side's])``."""
-    encoder, decoder = make_vae()
-    x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.3))
+def cases(device="cpu"):
+    """``name -> (scgrad step, hand-written step, model parameters[, scgrad's tuning parameters, the hand-written side's])``.
+
+    Models, data and the estimators' own parameters live on ``device``.
+    """
+    encoder, decoder = (net.to(device) for net in make_vae())
+    x = torch.bernoulli(torch.full((BATCH, PIXELS), 0.3, device=device))
     model = [*encoder.parameters(), *decoder.parameters()]
     loo = scgrad.ScoreFunction(scgrad.LeaveOneOut())
     relaxed = scgrad.GumbelSoftmax(temperature=1.0)
 
     def rebar_pair(stack_evaluations=False, encoder_reruns=0):
         """A REBAR case: each side with tuning parameters of its own, from the same initial values."""
-        ours, theirs = scgrad.REBAR(temperature=0.5, eta=1.0, stack_evaluations=stack_evaluations), RebarByHand(0.5, 1.0)
+        ours = scgrad.REBAR(temperature=0.5, eta=1.0, stack_evaluations=stack_evaluations).to(device)
+        theirs = RebarByHand(0.5, 1.0).to(device)
         return (
             lambda: vae_scgrad(encoder, decoder, x, ours),
             lambda: vae_rebar_by_hand(encoder, decoder, x, theirs, encoder_reruns=encoder_reruns),
@@ -293,8 +324,10 @@ def cases():
             [theirs.log_temperature, theirs.eta],
         )
 
-    policy = torch.zeros(EPISODE, requires_grad=True)
-    rewards = torch.rand(EPISODE)
+    policy = torch.zeros(EPISODE, device=device, requires_grad=True)
+    rewards = torch.rand(EPISODE, device=device)
+    logits = torch.zeros(BITS, device=device, requires_grad=True)
+    targets = torch.linspace(0.05, 0.95, BITS, device=device)
     return {
         "vae_reinforce_loo": (lambda: vae_scgrad(encoder, decoder, x, loo), lambda: vae_reinforce_by_hand(encoder, decoder, x), model),
         "vae_gumbel_softmax": (lambda: vae_scgrad(encoder, decoder, x, relaxed), lambda: vae_gumbel_by_hand(encoder, decoder, x), model),
@@ -312,6 +345,7 @@ def cases():
         "vae_rebar_rerun": rebar_pair(encoder_reruns=2),
         "vae_rebar_stacked": rebar_pair(stack_evaluations=True),
         "episode_200_reinforce": (lambda: episode_scgrad(policy, rewards), lambda: episode_by_hand(policy, rewards), [policy]),
+        "bits_50_reinforce_loo": (lambda: bits_scgrad(logits, targets, loo), lambda: bits_by_hand(logits, targets), [logits]),
     }
 
 
@@ -321,6 +355,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: steadier timings)")
     parser.add_argument("--only", nargs="*", help="run only these cases")
+    parser.add_argument("--device", default="cpu", help="where models and data live (default cpu; e.g. cuda)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/overhead.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -331,20 +366,23 @@ def main(argv=None):
             continue
         with default_dtype(torch.float64):
             torch.manual_seed(0)
-            ours, theirs, *params = cases()[name]
+            ours, theirs, *params = cases(args.device)[name]
             check_same_gradient(ours, theirs, *params)
         torch.manual_seed(0)
-        ours, theirs, *params = cases()[name]
-        results[name] = time_pair(ours, theirs, *params, steps=args.steps, warmup=args.warmup)
+        ours, theirs, *params = cases(args.device)[name]
+        results[name] = time_pair(ours, theirs, *params, steps=args.steps, warmup=args.warmup, device=args.device)
         r = results[name]
         print(
-            f"{name:26s} scgrad {r['scgrad_ms']:7.3f} ms  by hand {r['by_hand_ms']:7.3f} ms  "
+            f"{name:30s} scgrad {r['scgrad_ms']:7.3f} ms  by hand {r['by_hand_ms']:7.3f} ms  "
             f"ratio {r['ratio']:.3f} [{r['ratio_ci95'][0]:.3f}, {r['ratio_ci95'][1]:.3f}]"
             f"   (thread CPU time: {r['scgrad_cpu_ms']:7.3f} / {r['by_hand_cpu_ms']:7.3f} ms, "
             f"ratio {r['cpu_ratio']:.3f} [{r['cpu_ratio_ci95'][0]:.3f}, {r['cpu_ratio_ci95'][1]:.3f}])",
             flush=True,
         )
-    machine = {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads}
+    machine = {
+        "torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
+        "device": str(args.device),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"threads": args.threads, "machine": machine, "results": results}, indent=2))
     print(f"wrote {args.out}")

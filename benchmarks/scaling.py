@@ -33,6 +33,10 @@ whole range; 1 means linear growth, 2 quadratic. Also an affine fit ``time = fix
     .venv/bin/python benchmarks/scaling.py                 # full: several minutes
     .venv/bin/python benchmarks/scaling.py --quick         # smoke test, well under a minute
 
+``--device cuda`` puts models, data and policies there; each timed step then waits for its kernels, and
+peak memory is the most CUDA memory the step allocated beyond what was allocated before it
+(``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``), not resident memory.
+
 Writes ``scaling.json`` and ``scaling.png`` under ``--out`` (default ``benchmarks/out``).
 """
 
@@ -69,8 +73,8 @@ BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES = 32, 128, 64, 8, 8
 
 
 def vae_step(estimator_factory):
-    def make(size):
-        vae, estimator = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES), estimator_factory()
+    def make(size, device="cpu"):
+        vae, estimator = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES, device), estimator_factory().to(device)
 
         def program():
             logits = vae.logits()
@@ -84,8 +88,8 @@ def vae_step(estimator_factory):
     return make
 
 
-def vae_by_hand_step(size):
-    vae = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES)
+def vae_by_hand_step(size, device="cpu"):
+    vae = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES, device)
 
     def step():
         reinforce_loo_loss(vae, size).backward()
@@ -97,9 +101,10 @@ def vae_by_hand_step(size):
 
 
 def episode_step(estimator_factory, tracked=False):
-    def make(size):
+    def make(size, device="cpu"):
         torch.manual_seed(0)
-        policy, rewards, estimator = torch.zeros(size, requires_grad=True), torch.rand(size), estimator_factory()
+        policy, rewards = torch.zeros(size, device=device, requires_grad=True), torch.rand(size, device=device)
+        estimator = estimator_factory().to(device)
 
         def step():
             with scgrad.provenance() if tracked else contextlib.nullcontext():
@@ -111,9 +116,9 @@ def episode_step(estimator_factory, tracked=False):
     return make
 
 
-def episode_by_hand_step(size):
+def episode_by_hand_step(size, device="cpu"):
     torch.manual_seed(0)
-    policy, rewards = torch.zeros(size, requires_grad=True), torch.rand(size)
+    policy, rewards = torch.zeros(size, device=device, requires_grad=True), torch.rand(size, device=device)
 
     def step():
         episode_by_hand(policy, rewards).backward()
@@ -178,6 +183,31 @@ class PeakRSS:
         into["peak_bytes"] = _proc_status()["VmHWM"] - before
 
 
+class PeakCUDA:
+    """Peak CUDA memory a block of code allocated beyond what was allocated before it (``PeakRSS``'s interface)."""
+
+    available = True
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+
+    @contextlib.contextmanager
+    def measure(self, into: dict):
+        gc.collect()
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        before = torch.cuda.memory_allocated(self.device)
+        yield
+        torch.cuda.synchronize(self.device)
+        into["peak_bytes"] = torch.cuda.max_memory_allocated(self.device) - before
+
+
+def synchronize(device) -> None:
+    """Wait for the device's kernels (timing a CUDA step); nothing on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def count_scgrad_calls(step) -> int:
     """Python function calls made in scgrad's files while ``step()`` runs."""
     count = 0
@@ -200,18 +230,18 @@ def _zero_grad(params):
         p.grad = None
 
 
-def run_curve(name: str, sizes: list[int], repeats: int, budget_s: float, count_calls_up_to: int) -> dict:
+def run_curve(name: str, sizes: list[int], repeats: int, budget_s: float, count_calls_up_to: int, device="cpu") -> dict:
     """Measure one curve in this process: memory and call counts per point, then times round-robin."""
     axis, label, make, smallest = CURVES[name]
     sizes = [s for s in sizes if s >= smallest]
-    peak = PeakRSS()
-    params, warm = make(sizes[0])
+    peak = PeakCUDA(device) if torch.device(device).type == "cuda" else PeakRSS()
+    params, warm = make(sizes[0], device)
     warm()  # one-off initialisation (autograd engine, kernels) is not charged to the first point
     del params, warm
     points = []
     for size in sizes:
         point = {"x": size}
-        params, step = make(size)
+        params, step = make(size, device)
         with peak.measure(point):
             step()
         if size <= count_calls_up_to:
@@ -229,6 +259,7 @@ def run_curve(name: str, sizes: list[int], repeats: int, budget_s: float, count_
             _zero_grad(params)
             start = time.perf_counter()
             step()
+            synchronize(device)
             point["times_s"].append(time.perf_counter() - start)
     for point in points:
         del point["_make"]
@@ -332,7 +363,7 @@ def child(args) -> None:
     for name in spec["curves"]:
         sizes = spec["samples"] if CURVES[name][0] == "num_samples" else spec["nodes"]
         count_up_to = max(sizes) if CURVES[name][0] == "num_samples" else spec["count_nodes_up_to"]
-        out[name] = run_curve(name, sizes, spec["repeats"], spec["budget_s"], count_up_to)
+        out[name] = run_curve(name, sizes, spec["repeats"], spec["budget_s"], count_up_to, spec.get("device", "cpu"))
     print("RESULT " + json.dumps(out))
 
 
@@ -366,16 +397,19 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=20.0, help="stop repeating a point after this many seconds of steps (at least 2 steps)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: steadier timings)")
     parser.add_argument("--note", default=None, help="free text stored in the JSON (e.g. which scgrad was measured)")
+    parser.add_argument("--device", default="cpu", help="where models, data and policies live (default cpu; e.g. cuda)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
 
     if args.quick:
-        spec = {"samples": [1, 4, 16, 64], "nodes": [1, 10, 100], "repeats": args.repeats or 3, "budget_s": 1.0, "count_nodes_up_to": 100}
+        spec = {"samples": [1, 4, 16, 64], "nodes": [1, 10, 100], "repeats": args.repeats or 3, "budget_s": 1.0, "count_nodes_up_to": 100,
+                "device": args.device}
         groups = [list(args.curves)]
     else:
-        spec = {"samples": SAMPLES, "nodes": NODES, "repeats": args.repeats or 15, "budget_s": args.budget, "count_nodes_up_to": 1000}
+        spec = {"samples": SAMPLES, "nodes": NODES, "repeats": args.repeats or 15, "budget_s": args.budget, "count_nodes_up_to": 1000,
+                "device": args.device}
         groups = [[name] for name in args.curves]
     curves = {}
     for group in groups:
@@ -414,7 +448,11 @@ def main(argv=None):
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
         },
-        "memory_method": "VmHWM - VmRSS after resetting the peak with /proc/self/clear_refs, per point, in a child process",
+        "memory_method": (
+            "torch.cuda.max_memory_allocated - memory_allocated before, after reset_peak_memory_stats, per point"
+            if torch.device(args.device).type == "cuda" else
+            "VmHWM - VmRSS after resetting the peak with /proc/self/clear_refs, per point, in a child process"
+        ),
         "curves": curves,
     }
     (args.out / "scaling.json").write_text(json.dumps(report, indent=2))

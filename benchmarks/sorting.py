@@ -50,8 +50,8 @@ def sorting_cost(model, x, args):
     scgrad.cost("l2", (reconstructed - x.sort(-1).values) ** 2)
 
 
-def evaluate(model, n: int, sequences: int) -> dict:
-    x = torch.rand(sequences, n)
+def evaluate(model, n: int, sequences: int, device="cpu") -> dict:
+    x = torch.rand(sequences, n, device=device)
     with torch.no_grad():
         position = matching(model(x.unsqueeze(-1))).argmax(-1)  # predicted position of each item
     rank = x.argsort(-1).argsort(-1)  # its true position
@@ -64,18 +64,18 @@ def evaluate(model, n: int, sequences: int) -> dict:
 
 def run(n: int, args) -> dict:
     torch.manual_seed(args.seed + n)
-    model = make_model(n, args.units)
+    model = make_model(n, args.units).to(args.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
     for _ in range(args.steps):
-        x = torch.rand(args.batch, n)
+        x = torch.rand(args.batch, n, device=args.device)
         optimizer.zero_grad()
         objective = scgrad.surrogate(sorting_cost, model, x, args)
         objective.backward()
         optimizer.step()
     seconds = time.perf_counter() - start
     result = {"n": n, "steps": args.steps, "train_seconds": round(seconds, 1), "final_l2": objective.cost.item()}
-    result.update(evaluate(model, n, args.test_sequences))
+    result.update(evaluate(model, n, args.test_sequences, args.device))
     result["paper_proportion_sorted"], result["paper_element_accuracy"] = PAPER.get(n, (None, None))
     return result
 
@@ -97,6 +97,7 @@ def main(argv=None):
     parser.add_argument("--test-sequences", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (tiny tensors: one is fastest)")
+    parser.add_argument("--device", default="cpu", help="where the network and sequences live (default cpu; e.g. cuda)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/sorting.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -43,6 +43,9 @@ another torch, but pin them and keep pip away from torch)::
 Run::
 
     .venv/bin/python benchmarks/storchastic_overhead.py --steps 200 --out benchmarks/out/storchastic_overhead.json
+
+``--device cuda`` builds the model, data and noise there (each timed step then waits for its kernels);
+whether Storchastic itself runs there is its own affair, reported like any failure of a side.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def reinforce_loo_by_hand(model: SyntheticVAE):
 def gumbel_by_hand(model: SyntheticVAE, temperature=1.0):
     def step():
         logits = model.logits()
-        u = clamp_probs(torch.rand((SAMPLES,) + logits.shape))
+        u = clamp_probs(torch.rand((SAMPLES,) + logits.shape, device=logits.device))
         z = ((logits.log_softmax(-1) - (-u.log()).log()) / temperature).softmax(-1)
         (kl_to_uniform(logits).mean() + model.nll(z).mean()).backward()
 
@@ -121,12 +124,12 @@ class RebarByHand(nn.Module):
         raw = model.logits()
         q = D.Independent(D.OneHotCategorical(logits=raw), 1)
         logits = q.base_dist.logits  # normalised, as scgrad's Concrete view sees them
-        u = clamp_probs(torch.rand((SAMPLES,) + logits.shape))
+        u = clamp_probs(torch.rand((SAMPLES,) + logits.shape, device=logits.device))
         z = logits - (-u.log()).log()
         b = F.one_hot(z.detach().argmax(-1), CATEGORIES).to(z.dtype)
         nll = model.nll(b)
         # z given b: the top coordinate is Gumbel(logsumexp), the others truncated below it
-        log_exp = (-clamp_probs(torch.rand(b.shape)).log()).log()
+        log_exp = (-clamp_probs(torch.rand(b.shape, device=b.device)).log()).log()
         top = ((logits.logsumexp(-1, keepdim=True) - log_exp) * b).sum(-1, keepdim=True)
         below = torch.minimum(top - F.softplus(log_exp - (logits - top)), torch.nextafter(top, torch.full_like(top, -torch.inf)))
         z_given = torch.where(b.bool(), top, below)
@@ -186,9 +189,9 @@ def storch_side(model: SyntheticVAE, case: str):
 # --- harness ----------------------------------------------------------------------------------------
 
 
-def make_sides(case: str, sides: list[str]) -> tuple[SyntheticVAE, dict]:
-    """``{side: (step, extra parameters)}`` over one shared model."""
-    model = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES)
+def make_sides(case: str, sides: list[str], device="cpu") -> tuple[SyntheticVAE, dict]:
+    """``{side: (step, extra parameters)}`` over one shared model, on ``device``."""
+    model = SyntheticVAE(BATCH, PIXELS, HIDDEN, LATENTS, CATEGORIES, device)
     made = {}
     for side in sides:
         if side == "scgrad":
@@ -196,11 +199,11 @@ def make_sides(case: str, sides: list[str]) -> tuple[SyntheticVAE, dict]:
                 "reinforce_loo": lambda: scgrad.ScoreFunction(scgrad.LeaveOneOut()),
                 "gumbel_softmax": lambda: scgrad.GumbelSoftmax(1.0),
                 "rebar": lambda: scgrad.REBAR(),
-            }[case]()
+            }[case]().to(device)
             made[side] = (scgrad_side(model, estimator), list(estimator.parameters()))
         elif side == "by_hand":
             if case == "rebar":
-                rebar = RebarByHand(model)
+                rebar = RebarByHand(model).to(device)
                 made[side] = (rebar.forward, [rebar.eta, rebar.log_temperature])
             else:
                 made[side] = ({"reinforce_loo": reinforce_loo_by_hand, "gumbel_softmax": gumbel_by_hand}[case](model), [])
@@ -240,18 +243,20 @@ def time_sides(model: SyntheticVAE, made: dict, steps: int, warmup: int = 10) ->
             start = time.perf_counter()
             made[name][0]()
             optimiser.step()
+            if model.x.is_cuda:
+                torch.cuda.synchronize(model.x.device)
             elapsed = time.perf_counter() - start
             if i >= warmup:
                 times[name].append(elapsed)
     return {f"{name}_ms": statistics.median(ts) * 1e3 for name, ts in times.items()}
 
 
-def run(cases, sides, steps) -> dict:
+def run(cases, sides, steps, device="cpu") -> dict:
     results = {}
     for case in cases:
         entry = {}
         try:
-            model, made = make_sides(case, sides)
+            model, made = make_sides(case, sides, device)
         except Exception as error:  # a side that cannot even be built
             entry["error"] = f"{type(error).__name__}: {error}"
             results[case] = entry
@@ -300,17 +305,21 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: steadier timings)")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--device", default="cpu", help="where the model and data live (default cpu; e.g. cuda)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/storchastic_overhead.json"))
     parser.add_argument("--without-storchastic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     if args.without_storchastic:  # the child: never imports storch, prints its results
-        results = run(args.cases, ["scgrad", "by_hand"], args.steps)
+        results = run(args.cases, ["scgrad", "by_hand"], args.steps, args.device)
         print("RESULT " + json.dumps(results))
         return results
 
-    report = {"threads": args.threads, "steps": args.steps, "torch": torch.__version__, "python": platform.python_version()}
+    report = {
+        "threads": args.threads, "steps": args.steps, "torch": torch.__version__, "python": platform.python_version(),
+        "device": str(args.device),
+    }
     try:
         import storch  # noqa: F401  (patches torch: see the module's docstring)
         from importlib.metadata import version
@@ -323,12 +332,12 @@ def main(argv=None):
 
     sides = ["storchastic", "scgrad", "by_hand"] if report["storchastic"] else ["scgrad", "by_hand"]
     print(f"with storchastic imported (torch patched by it), sides {sides}:")
-    report["results"] = run(args.cases, sides, args.steps)
+    report["results"] = run(args.cases, sides, args.steps, args.device)
     for case, entry in report["results"].items():
         print(report_line(case, entry))
 
     command = [sys.executable, str(Path(__file__).resolve()), "--without-storchastic", "--steps", str(args.steps),
-               "--threads", str(args.threads), "--cases", *args.cases]
+               "--threads", str(args.threads), "--device", str(args.device), "--cases", *args.cases]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the child without storchastic failed:\n{done.stderr[-4000:]}")

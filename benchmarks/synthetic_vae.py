@@ -16,14 +16,14 @@ from torch import nn
 
 
 class SyntheticVAE:
-    """Encoder ``pixels-hidden-(latents x categories)``, the mirrored decoder, one fixed batch, seed 0."""
+    """Encoder ``pixels-hidden-(latents x categories)``, the mirrored decoder, one fixed batch, seed 0, on ``device``."""
 
-    def __init__(self, batch: int, pixels: int, hidden: int, latents: int, categories: int):
+    def __init__(self, batch: int, pixels: int, hidden: int, latents: int, categories: int, device="cpu"):
         torch.manual_seed(0)
         self.shape = (latents, categories)
-        self.encoder = nn.Sequential(nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, latents * categories))
-        self.decoder = nn.Sequential(nn.Linear(latents * categories, hidden), nn.ReLU(), nn.Linear(hidden, pixels))
-        self.x = torch.bernoulli(torch.full((batch, pixels), 0.3))
+        self.encoder = nn.Sequential(nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, latents * categories)).to(device)
+        self.decoder = nn.Sequential(nn.Linear(latents * categories, hidden), nn.ReLU(), nn.Linear(hidden, pixels)).to(device)
+        self.x = torch.bernoulli(torch.full((batch, pixels), 0.3, device=device))
         self.params = [*self.encoder.parameters(), *self.decoder.parameters()]
 
     def logits(self, x=None) -> torch.Tensor:

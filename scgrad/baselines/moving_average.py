@@ -6,6 +6,7 @@ import torch
 
 from scgrad import distributed
 from scgrad.baselines.base import Baseline, Prediction
+from scgrad.errors import ScgradError
 
 
 class MovingAverage(Baseline):
@@ -24,16 +25,35 @@ class MovingAverage(Baseline):
     from the same state, e.g. a fresh baseline or the same checkpoint). ``None`` (default): each
     process averages its own costs.
 
+    Per element (``per_element=True``): one average per element of the node's downstream cost, as
+    Pyro keeps one baseline per site and plate element, for costs whose elements are the same data
+    points at every call (a fixed dataset or batch, element ``i`` always data point ``i``): a data point
+    whose cost is far from the others' is then not compared with their mean. The ``num_samples`` draws
+    of a node are pooled (one average per data point, updated with the mean over its draws), since
+    they are alike. The first call fixes the shape (``average`` then has the cost's shape, the draws'
+    dim kept as 1, and lives on the costs' device); a later cost of another shape, or nodes of other
+    shapes sharing the baseline, are refused, naming the node and both shapes. Read before it is
+    updated, as the scalar average is: unbiased. Not with ``group`` (each process keeps the averages of
+    its own data points).
+
     Args:
         decay: weight of the old average, in ``[0, 1)``.
         group: ``None``, ``scgrad.distributed.WORLD`` or a ``torch.distributed.ProcessGroup``.
+        per_element: one average per element of the downstream cost, instead of one scalar.
     """
 
-    def __init__(self, decay: float = 0.9, group=None):
+    def __init__(self, decay: float = 0.9, group=None, per_element: bool = False):
         super().__init__(group)
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"MovingAverage(decay={decay!r}): decay must lie in [0, 1).")
+        if per_element and group is not None:
+            raise ValueError(
+                "MovingAverage(per_element=True, group=...): the per-element averages belong to this process's "
+                "own data points; leave group=None (each rank keeps those of its own), or use per_element=False "
+                "(one scalar average shared by the ranks)."
+            )
         self.decay = decay
+        self.per_element = per_element
         self.register_buffer("average", torch.zeros(()))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
         self._pending: list[tuple[int, torch.Tensor]] = []  # (node order, cost) read but not yet absorbed
@@ -49,8 +69,26 @@ class MovingAverage(Baseline):
             # Left by a build that failed before its updates. (Stale costs a later node of the next build
             # would not reveal are absorbed with it: a baseline of past costs, still unbiased.)
             self._pending.clear()
+        if self.per_element:
+            if node.sample_dim is not None:  # a node's draws are alike: one average per data point
+                cost = cost.mean(node.sample_dim, keepdim=True)
+            self._check_shape(node, downstream.cost.shape, cost.shape)
         self._pending.append((node.order, cost))
-        return Prediction(self._predict(downstream.cost), update=self._absorb)
+        return Prediction(self._predict(downstream.cost), update=self._absorb_per_element if self.per_element else self._absorb)
+
+    def _check_shape(self, node, cost_shape, shape) -> None:
+        """Refuse per-element costs of another shape than those the averages were kept for."""
+        kept = self._pending[-1][1].shape if self._pending else self.average.shape
+        if shape == kept or not (self._pending or bool(self.count)):
+            return
+        pooled = f" (its {node.num_samples} draws pooled: {tuple(shape)})" if node.sample_dim is not None else ""
+        raise ScgradError(
+            f"MovingAverage(per_element=True) on node {node.name!r}: the downstream cost has shape {tuple(cost_shape)}"
+            f"{pooled}, but this baseline keeps one average per element of shape {tuple(kept)}, and element i must be "
+            f"the same data point at every call. Keep the batch fixed (drop or pad an uneven last batch, e.g. "
+            f"DataLoader(drop_last=True)), give nodes of other shapes a MovingAverage of their own, or use "
+            f"MovingAverage() (one scalar average)."
+        )
 
     def _predict(self, cost: torch.Tensor) -> torch.Tensor:
         """The average in the cost's shape: one view of the buffer, shared by the nodes of a build.
@@ -89,6 +127,30 @@ class MovingAverage(Baseline):
             fresh = self.decay ** (n - 1) * costs[0] + weighted[1:].sum()
         self.average = torch.where(self.count == 0, fresh, started)
         self.count += n
+
+    def _absorb_per_element(self) -> None:
+        """:meth:`_absorb` element by element: the same closed form, over the pending costs stacked."""
+        if not self._pending:
+            return
+        costs = torch.stack([cost for _, cost in self._pending])
+        self._pending.clear()
+        if self.average.device != costs.device and not bool(self.count):  # a fresh baseline moves to the costs
+            self.average, self.count = self.average.to(costs.device), self.count.to(costs.device)
+        costs = costs.to(dtype=self.average.dtype, device=self.average.device)
+        n = costs.shape[0]
+        powers = self.decay ** torch.arange(n - 1, -1, -1, dtype=costs.dtype, device=costs.device)
+        weighted = (1 - self.decay) * powers.reshape((n,) + (1,) * (costs.dim() - 1)) * costs
+        started = self.decay**n * self.average + weighted.sum(0)
+        fresh = self.decay ** (n - 1) * costs[0] + weighted[1:].sum(0)
+        self.average = torch.where(self.count == 0, fresh, started)
+        self.count += n
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A per-element average takes the shape of the one it is loaded from (its own is fixed by its first cost)."""
+        saved = state_dict.get(prefix + "average")
+        if self.per_element and isinstance(saved, torch.Tensor) and saved.shape != self.average.shape:
+            self.average = torch.zeros(saved.shape, dtype=self.average.dtype, device=self.average.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def _means(costs: list[torch.Tensor]) -> torch.Tensor:

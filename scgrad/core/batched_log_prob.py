@@ -26,8 +26,11 @@ def fill_log_probs(nodes: list[Node]) -> None:
     Alike: the same distribution type (one of the batched ones), parameter shapes, dtypes and devices,
     value shape (exactly the draws' and the distribution's shape: a value that broadcasts further is left
     alone), dtype and device, and the same choice of argument validation. A node alone in its kind, or of
-    another kind, is left to compute its own on first use.
+    another kind, is left to compute its own on first use. As node by node, values that are their
+    distribution's own samples are not checked against its support.
     """
+    if len(nodes) < 2:
+        return
     kinds: dict[tuple, list[Node]] = {}
     for node in nodes:
         dist, value = node.dist, node.value
@@ -46,22 +49,26 @@ def fill_log_probs(nodes: list[Node]) -> None:
         if alike[0].num_samples is not None:  # values are [S, *batch]: parameters take the draws' dim after the stack
             stacked = {name: value.unsqueeze(1) for name, value in stacked.items()}
         values = torch.stack([node.value for node in alike])
-        for node, log_prob in zip(alike, strip(_log_prob(kind, stacked, values, validate)).unbind(0)):
+        check = validate and any(node.value is not node.sampled for node in alike)
+        for node, log_prob in zip(alike, strip(_log_prob(kind, stacked, values, check)).unbind(0)):
             node._log_prob = log_prob
 
 
 def _log_prob(kind, parameters: dict, values: torch.Tensor, validate: bool) -> torch.Tensor:
     """``kind(**parameters).log_prob(values)``; for a categorical, from the given logits as they are.
 
+    ``validate``: check that the values lie in the support (the parameters were checked, where validation
+    is on, by each node's own distribution).
+
     A categorical distribution normalises its logits when built; the nodes' logits are normalised
     already, and normalising them again would move them by rounding, so the gather that torch's
     ``Categorical.log_prob`` does is done here on them directly (the same numbers as node by node).
     """
-    batched = kind(**parameters, validate_args=validate)
-    if kind not in (D.Categorical, D.OneHotCategorical):
-        return batched.log_prob(values)
+    batched = kind(**parameters, validate_args=False)
     if validate:
         batched._validate_sample(values)
+    if kind not in (D.Categorical, D.OneHotCategorical):
+        return batched.log_prob(values)
     indices = values.max(-1)[1] if kind is D.OneHotCategorical else values.long()
     indices, log_pmf = torch.broadcast_tensors(indices.unsqueeze(-1), parameters["logits"])
     return log_pmf.gather(-1, indices[..., :1]).squeeze(-1)

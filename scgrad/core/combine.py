@@ -17,7 +17,7 @@ log-probabilities of alike score-function nodes come from one batched call.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import cmath
 
 import torch
 
@@ -52,8 +52,12 @@ def build_objective(graph: Graph, replay=None) -> Objective:
     for part in parts.values():
         if part.update is not None:
             part.update()
-    scored = [(node, parts[node.name].score) for node in nodes if parts[node.name].score is not None]
-    based = [node for node in nodes if parts[node.name].baseline is not None]
+    scored, based = [], []
+    for node, part in zip(nodes, parts.values()):
+        if part.score is not None:
+            scored.append((node, part.score))
+        if part.baseline is not None:
+            based.append(node)
     factors, enum_dims = enumerated_factors(nodes, parts)
     combine = _Combiner(deps, scored, factors, enum_dims)
     boxes = _MagicBoxes()
@@ -64,13 +68,13 @@ def build_objective(graph: Graph, replay=None) -> Objective:
         label_of=lambda c: f"cost {c.name!r}",
         build=lambda group, upstream: boxes.times(upstream, _stack([c.value for c in group])),
     )
-    baseline_terms = combine.terms(
+    baseline_terms = combine.terms(  # torch.rsub(MB, 1) is 1 - MB(s_n), without Tensor.__rsub__'s Python wrapper
         based,
         shape_of=lambda n: n.log_prob.shape,
         label_of=lambda n: f"the baseline of node {n.name!r}",
         build=lambda group, upstream: boxes.times(
             upstream,
-            (1 - boxes(_stack([parts[n.name].score for n in group]))) * _stack([parts[n.name].baseline for n in group]),
+            torch.rsub(boxes(_stack([parts[n.name].score for n in group])), 1) * _stack([parts[n.name].baseline for n in group]),
         ),
     )
 
@@ -80,16 +84,16 @@ def build_objective(graph: Graph, replay=None) -> Objective:
     for part in parts.values():
         if part.extra is not None:
             loss = loss + part.extra
-    # Eagerly, a non-finite surrogate is refused with the cost or node at fault. Under torch.compile the
-    # check is skipped: reading the value in Python breaks the graph (and syncs a GPU), and a tensor-level
-    # assert would say nothing about the cause (on CUDA it would also poison the context); run the step
-    # eagerly to diagnose.
-    if not torch.compiler.is_compiling() and not bool(torch.isfinite(loss)):
+    # Eagerly, a non-finite surrogate is refused with the cost or node at fault (one read of its value, a
+    # sync on a GPU). Under torch.compile the check is skipped: reading the value in Python breaks the
+    # graph, and a tensor-level assert would say nothing about the cause (on CUDA it would also poison the
+    # context); run the step eagerly to diagnose.
+    if not torch.compiler.is_compiling() and not cmath.isfinite(loss.item()):
         _raise_non_finite(graph, parts, loss)
     first_order = {n.name: type(n.estimator).__name__ for n in nodes if n.estimator.first_order_only}
     if first_order:
         loss = first_order_only(loss, first_order)
-    tuning = [(parts[n.name].aux_loss, n.estimator) for n in nodes if parts[n.name].aux_loss is not None]
+    tuning = [(part.aux_loss, node.estimator) for node, part in zip(nodes, parts.values()) if part.aux_loss is not None]
     aux_loss = sum(aux for aux, _ in tuning) if tuning else None
     return Objective(loss, graph, aux_loss, parts, tuning, cost_terms)
 
@@ -116,22 +120,33 @@ class _MagicBoxes:
         return values if upstream is None else self(upstream) * values
 
 
-class _Term(NamedTuple):
+class _Term:
     """One group's surrogate term: ``total``, its part of the surrogate (the sum over the group's targets of
     each target's mean, or the expectation of a single enumeration-weighted target), and ``estimate``,
-    each target's value, detached (``[len(group)]``)."""
+    each target's value, detached (``[len(group)]``), made on first use from ``built``, the group's
+    targets stacked (``[len(group), *shape]``; for a single target, ``None``: its total is its value)."""
 
-    group: list
-    total: torch.Tensor
-    estimate: torch.Tensor
+    __slots__ = ("group", "total", "built", "_estimate")
+
+    def __init__(self, group: list, total: torch.Tensor, built: torch.Tensor | None = None):
+        self.group, self.total, self.built, self._estimate = group, total, built, None
 
     @classmethod
     def of(cls, group: list, built: torch.Tensor) -> "_Term":
         """From ``built``: the group's targets stacked (``[len(group), *shape]``, or ``shape`` for one)."""
         if len(group) == 1:
-            total = built.mean()
-            return cls(group, total, total.detach().reshape(1))
-        return cls(group, built.mean() * len(group), built.detach().reshape(len(group), -1).mean(1))
+            return cls(group, built.mean())
+        return cls(group, built.mean() * len(group), built)
+
+    @property
+    def estimate(self) -> torch.Tensor:
+        if self._estimate is None:
+            if self.built is None:
+                self._estimate = self.total.detach().reshape(1)
+            else:
+                self._estimate = self.built.detach().reshape(len(self.group), -1).mean(1)
+                self.built = None
+        return self._estimate
 
 
 class _Combiner:
@@ -163,10 +178,8 @@ class _Combiner:
                 out.append(_Term.of(group, built))
             else:
                 expected = expectation(built, weights[key], self.enum_dims, shape, label_of(group[0]), self.factors)
-                out.append(_Term(group, expected, expected.detach().reshape(1)))
+                out.append(_Term(group, expected))
         return out
-
-
 
 
 def _raise_non_finite(graph: Graph, parts, loss) -> None:

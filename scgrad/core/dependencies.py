@@ -49,6 +49,12 @@ class Dependencies:
                 return tensor
             return sum_to(tensor, shape, f"the log-prob of node {node.name!r}", label_of(target)).expand(shape)
 
+        if len(targets) == 1:  # one target: its upstream sources summed in time order, as either strategy sums them
+            target = targets[0]
+            rows = [reduce(node, tensor, target) for node, tensor in sources if self.upstream(target, node)]
+            if not rows:
+                return None
+            return rows[0] if len(rows) == 1 else torch.stack(rows).sum(0)
         if any(node.name in self.precise for node, _ in sources):
             return tracked.upstream_stack(sources, targets, shape, reduce, self.precise)
         return time_order.upstream_stack(sources, targets, shape, reduce)

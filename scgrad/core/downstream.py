@@ -48,13 +48,14 @@ def total(node: Node, costs, detach: bool) -> torch.Tensor:
     return (summed * prod(shape)).expand(shape)
 
 
-def downstream(node: Node, costs: list, detach: bool = True) -> Downstream:
-    """The :class:`Downstream` of ``node`` given the costs that depend on it (no evaluators)."""
+def downstream(node: Node, costs: list, detach: bool = True, **evaluators) -> Downstream:
+    """The :class:`Downstream` of ``node`` given the costs that depend on it, with ``evaluators`` (``evaluate``,
+    ``evaluate_many``) where given."""
     shape = node.log_prob.shape
     independent = candidate_dims(shape)
     for site in costs:
         independent = independent & kept_dims(site.value.shape, shape)
-    return Downstream(total(node, costs, detach), tuple(sorted(independent)), sites=lambda: list(costs))
+    return Downstream(total(node, costs, detach), tuple(sorted(independent)), **evaluators, sites=lambda: list(costs))
 
 
 def evaluation(node: Node, costs: list) -> Evaluation:

@@ -17,7 +17,8 @@ class Node:
     ``num_samples`` dimension, or ``None``. ``enum_dims`` lists the positions on which an
     enumerating estimator laid out the support. ``upstream`` holds the names of the nodes
     this one depends on when provenance is tracked, else ``None``. ``state`` keeps what an estimator
-    made while drawing (noise, relaxed values) for its ``parts``.
+    made while drawing (noise, relaxed values) for its ``parts``. ``sampled``: the tensor
+    ``dist.sample`` returned, where the estimator drew one (a value that is it lies in the support).
     """
 
     name: str
@@ -30,6 +31,7 @@ class Node:
     enum_dims: tuple[int, ...] = ()
     upstream: frozenset | None = None
     probed: bool = False
+    sampled: torch.Tensor | None = field(default=None, repr=False)
     state: dict = field(default_factory=dict, repr=False)
     _log_prob: torch.Tensor | None = field(default=None, init=False, repr=False)
 
@@ -43,15 +45,33 @@ class Node:
         """``dist.log_prob(value)``: shape ``sample_shape + batch_shape`` (plus enumeration dims).
 
         Computed on first use and kept (a plain attribute rather than ``functools.cached_property``,
-        whose lock ``torch.compile`` cannot trace on Python 3.11).
+        whose lock ``torch.compile`` cannot trace on Python 3.11). The distribution's own sample is not
+        checked against its support again (torch's argument validation, where on, checks any other value).
         """
         if self._log_prob is None:
-            self._log_prob = strip(self.dist.log_prob(self.value))
+            dist, value = self.dist, self.value
+            if value is self.sampled and dist._validate_args and not torch.compiler.is_compiling():
+                self._log_prob = strip(unchecked_log_prob(dist, value))
+            else:
+                self._log_prob = strip(dist.log_prob(value))
         return self._log_prob
 
     def __repr__(self) -> str:
         shape = None if self.value is None else tuple(self.value.shape)
         return f"Node({self.name!r}, {type(self.dist).__name__}, {type(self.estimator).__name__}, value shape {shape})"
+
+
+def unchecked_log_prob(dist: torch.distributions.Distribution, value: torch.Tensor) -> torch.Tensor:
+    """``dist.log_prob(value)`` with the distribution's argument validation off for the call (and restored)."""
+    own = vars(dist).get("_validate_args")
+    dist._validate_args = False
+    try:
+        return dist.log_prob(value)
+    finally:
+        if own is None:
+            del dist._validate_args  # back to the class's default
+        else:
+            dist._validate_args = own
 
 
 @dataclass(eq=False, slots=True)

@@ -107,9 +107,11 @@ class Estimator(nn.Module):
     def draw(self, node: Node, layout) -> torch.Tensor:
         """Return the node's value; ``layout`` allocates new batch dimensions when one is needed.
 
-        By default a plain draw of ``num_samples`` samples, without gradient (``dist.sample``).
+        By default a plain draw of ``num_samples`` samples, without gradient (``dist.sample``), noted as
+        ``node.sampled`` (so its log-prob skips checking that it lies in the support).
         """
-        return node.dist.sample(node.sample_shape)
+        node.sampled = node.dist.sample(node.sample_shape)
+        return node.sampled
 
     def parts(self, node: Node, downstream: Downstream) -> Parts:
         """Return the node's :class:`Parts` given what depends on it."""

@@ -38,6 +38,8 @@ def upstream_stack(sources: list, targets: list, shape, reduce):
 def downstream(nodes: list[Node], graph: Graph, evaluators) -> dict[Node, Downstream]:
     """For each node, the costs recorded after it: one suffix sum per group of nodes of one log-prob shape."""
     result = {}
+    if not nodes:
+        return result
     costs = list(graph.costs.values())
     orders = [c.order for c in costs]
     groups: dict[tuple, list[Node]] = {}

@@ -26,7 +26,7 @@ def upstream_stack(sources: list, targets: list, shape, reduce, tracked: set):
     rows = [[reduce(*sources[i], target) for i in positions.upstream_of(target)] for target in targets]
     if not any(rows):
         return None
-    zero = sources[0][1].new_zeros(shape)
+    zero = sources[0][1].new_zeros(shape) if not all(rows) else None
     sums = [(terms[0] if len(terms) == 1 else torch.stack(terms).sum(0)) if terms else zero for terms in rows]
     return sums[0] if len(sums) == 1 else torch.stack(sums)
 
@@ -47,11 +47,10 @@ class _Positions:
 
 def downstream(nodes: list[Node], graph: Graph, evaluators) -> dict[Node, Downstream]:
     """For each node, the costs whose provenance names it."""
+    if not nodes:
+        return {}
     costs_of = costs_by_node(graph)
-    return {
-        node: downstream_of_costs(node, costs_of.get(node.name, []))._replace(**evaluators(node))
-        for node in nodes
-    }
+    return {node: downstream_of_costs(node, costs_of.get(node.name, []), **evaluators(node)) for node in nodes}
 
 
 def costs_by_node(graph: Graph) -> dict[str, list]:

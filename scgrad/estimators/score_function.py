@@ -34,17 +34,22 @@ class ScoreFunction(Estimator):
             )
         self.baseline = baseline
 
+    # ``self._modules.get("baseline")`` is ``self.baseline`` (``None`` when there is none) without
+    # ``nn.Module.__getattr__``'s search, which these per-step questions would otherwise pay each time.
+
     @property
     def needs_downstream(self) -> bool:
-        return self.baseline is not None
+        return self._modules.get("baseline") is not None
 
     @property
     def wants_dependencies(self) -> bool:
-        return self.baseline is not None and self.baseline.needs_independence
+        baseline = self._modules.get("baseline")
+        return baseline is not None and baseline.needs_independence
 
     def parts(self, node, downstream):
         score = node.log_prob
-        if self.baseline is None:
+        baseline = self._modules.get("baseline")
+        if baseline is None:
             return Parts(score=score)
-        prediction = self.baseline(node, downstream)
+        prediction = baseline(node, downstream)
         return Parts(score=score, baseline=prediction.value, aux_loss=prediction.loss, update=prediction.update)
