@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from scgrad.errors import ScgradError
+
 from scgrad.core.graph import Graph
 
 
@@ -76,7 +78,17 @@ class Objective:
                 grads = torch.autograd.grad(aux, params, retain_graph=True, allow_unused=True)
                 pending += [(p, g) for p, g in zip(params, grads) if g is not None]
                 kept.update((id(p), (p, p.grad)) for p in params)
-        self.loss.backward(**kwargs)
+        if not self.loss.requires_grad and not pending:
+            nodes = list(self.graph.nodes)
+            costs = list(self.graph.costs)
+            raise ScgradError(
+                f"Objective.backward(): the surrogate needs no gradient: no tensor it is computed from requires one "
+                f"(nodes {nodes}, costs {costs}), so there is nothing to differentiate. Give the distributions' "
+                f"parameters or the costs' inputs requires_grad=True (nn.Parameter), and build the surrogate outside "
+                f"torch.no_grad()."
+            )
+        if self.loss.requires_grad:
+            self.loss.backward(**kwargs)
         for param, grad in kept.values():
             param.grad = grad
         for param, grad in pending:

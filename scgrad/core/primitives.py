@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from scgrad.core.provenance import strip
 from scgrad.core.runtime import Message, active, apply_stack, direct_handler, plain_draw
 from scgrad.errors import ScgradError
 
@@ -57,7 +58,8 @@ def cost(name: str, value: torch.Tensor) -> None:
             f"scgrad.cost({name!r}, ...): the value must be a torch.Tensor; got {type(value).__name__}. "
             f"Use torch.as_tensor(value) for a constant."
         )
-    if not (value.is_floating_point() or value.is_complex()):
+    plain = strip(value)  # asked of a value carrying provenance, the dtype would go through its torch-function hook
+    if not (plain.is_floating_point() or plain.is_complex()):
         raise ScgradError(
             f"scgrad.cost({name!r}, ...): the value has dtype {value.dtype}; costs are averaged and differentiated, "
             f"so they must be floating point. Use value.float()."

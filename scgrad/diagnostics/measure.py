@@ -84,15 +84,21 @@ def estimate(program, args: tuple, params: list[torch.Tensor], fit: torch.optim.
     """One gradient estimate of ``params`` (flat, detached) and the objective estimate.
 
     With ``fit``, the estimators' own loss (``aux_loss``: critics, control variates) is minimised by one
-    step of ``fit``; the parameters in ``params`` are left untouched.
+    step of ``fit``; its gradient is taken with respect to ``fit``'s parameters only, as
+    ``Objective.backward()`` does, so the parameters in ``params`` are left untouched (their ``.grad`` too),
+    and no derivative of the aux loss is taken through the model (where an op such as ``Dirichlet.rsample``
+    has no second derivative).
     """
     objective = surrogate(program, *args)
     fitting = fit is not None and objective.aux_loss is not None
     grads = torch.autograd.grad(objective.loss, params, allow_unused=True, materialize_grads=True, retain_graph=fitting)
     if fitting:
+        tuned = [p for group in fit.param_groups for p in group["params"] if p.requires_grad]
         fit.zero_grad()
-        objective.aux_loss.backward()
-        fit.step()
+        if objective.aux_loss.requires_grad and tuned:
+            for param, grad in zip(tuned, torch.autograd.grad(objective.aux_loss, tuned, allow_unused=True)):
+                param.grad = grad
+            fit.step()
     return torch.cat([g.detach().reshape(-1) for g in grads]), objective.cost
 
 

@@ -31,6 +31,7 @@ from scgrad.core.objective import Objective
 from scgrad.program import surrogate
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator
+from scgrad.estimators.components import ComponentEstimator
 from scgrad.estimators.score_function import ScoreFunction
 
 
@@ -106,7 +107,14 @@ def episode(
             )
         logits = torch.where(alive.unsqueeze(-1), logits, logits.detach())
         chosen = plain if estimator is None else estimator(Step(t, obs, weight))
+        if seed is None and isinstance(chosen, ComponentEstimator):
+            raise ScgradError(
+                f"scgrad.rl.episode: node 'action{t}' has {type(chosen).__name__}(), which re-runs the episode to "
+                f"evaluate its cost at other actions, but seed=None resets the environments to new states on each "
+                f"run, so the re-runs would play other episodes. Pass seed= (e.g. a fresh int per rollout)."
+            )
         action = sample(f"action{t}", D.Categorical(logits=logits), chosen)
+        _check_action(t, chosen, strip(action), envs.num_envs)
         history = history | provenance_of(action)
         observation, reward, terminated, truncated, _ = envs.step(strip(action).numpy())
         reward = with_provenance(torch.as_tensor(reward, dtype=obs.dtype), history)
@@ -116,6 +124,24 @@ def episode(
         alive = alive & ~torch.as_tensor(terminated | truncated)
         t += 1
     return Episodes(returns, lengths)
+
+
+def _check_action(t: int, chosen, played: torch.Tensor, count: int) -> None:
+    """Refuse an action value an environment cannot play: one index per environment, without gradient."""
+    if played.shape == (count,) and not played.requires_grad:
+        return
+    name = type(chosen).__name__
+    if getattr(chosen, "pathwise", False):
+        why = f"{name} passes the gradient through the action's value (a vector on the simplex), which no environment carries."
+    elif played.dim() > 1:
+        why = f"{name} gives every action at once, on a dim of its own, where an environment plays one."
+    else:
+        why = f"{name} gives a value with a gradient."
+    raise ScgradError(
+        f"scgrad.rl.episode: node 'action{t}' has value shape {tuple(played.shape)}, but the environments take one "
+        f"action index each, shape ({count},): {why} Use an estimator that draws one action per environment: "
+        f"ScoreFunction() (with any baseline), RELAX(), MeasureValued() or IndeCateR()."
+    )
 
 
 def rollout(envs, policy, estimator=None, *, gamma: float = 1.0, seed: int | None = None) -> tuple[Objective, Episodes]:

@@ -152,3 +152,15 @@ def test_an_unweighted_extra_term_beside_enumeration_is_refused():
         scgrad.cost("c", b + z)
 
     expect(r"node 'b': RELAX adds a term that is not weighted by the\s+probabilities of the outcomes enumerated for node\(s\) \['z'\]", program)
+
+
+def test_backward_of_a_surrogate_that_needs_no_gradient():
+    """No parameter requires a gradient: refused by name, not torch's 'does not require grad'."""
+
+    def program():
+        b = scgrad.sample("b", D.Bernoulli(torch.full((3,), 0.4)), scgrad.ScoreFunction())
+        scgrad.cost("constant", torch.ones(3))
+
+    objective = run(program)
+    with pytest.raises(scgrad.ScgradError, match=r"surrogate needs no gradient.*nodes \['b'\].*costs \['constant'\].*requires_grad"):
+        objective.backward()
