@@ -453,13 +453,7 @@ def run(spec: Spec, with_exact: bool = False, seed: int = 0) -> Outcome:
 # relax.py, score_function.py, scgrad/baselines), not fixed here: (exception type, file prefix, message regex)
 # -> a reproduction (``None``: not re-run by the xfail test, e.g. one that asks for 167 GB). The fuzz does
 # not count outcomes that match as new defects; ``test_known_defect_still_raises`` fails once one is fixed.
-KNOWN: dict[tuple[str, str, str], Spec | None] = {
-    # An enumerated node and a cost that cannot broadcast with its log-prob (a [5] against a support of 3).
-    ("RuntimeError", "scgrad/core/enumeration.py", "must match the size"):
-        Spec("Enumerate", "Categorical", (), None, torch.float32, "wrong_shape", "one"),
-    # Enumerate(each_draw=True) (and exact()'s fallback to it) lays out K**num_samples joint outcomes per
-    # node, and the product over dependent nodes, with no bound: a 167 GB allocation.
-    ("RuntimeError", "scgrad/estimators/enumerate.py", "can't allocate memory"): None,
+KNOWN: dict[tuple[str, str, str], Spec | None] = {  # none open: the last two were fixed with issue 19
 }
 
 

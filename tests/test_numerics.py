@@ -14,6 +14,7 @@ BERNOULLI_ESTIMATORS = {
     "muprop": (scgrad.MuProp, None),
     "rebar": (scgrad.REBAR, None),
     "relax": (scgrad.RELAX, None),
+    "relax_rebar": (lambda: scgrad.RELAX(relaxed_cost=True), None),
     "gumbel_softmax": (lambda: scgrad.GumbelSoftmax(0.5), None),
     "straight_through": (scgrad.StraightThrough, None),
     "reinmax": (scgrad.ReinMax, None),

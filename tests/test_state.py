@@ -24,6 +24,7 @@ STATEFUL = {
     "muprop_moving_average": (lambda: scgrad.MuProp(scgrad.MovingAverage()), "bernoulli"),
     "rebar": (scgrad.REBAR, "bernoulli"),
     "relax": (scgrad.RELAX, "bernoulli"),
+    "relax_rebar": (lambda: scgrad.RELAX(relaxed_cost=True), "bernoulli"),
     "learnable_temperature": (lambda: scgrad.GumbelSoftmax(scgrad.Temperature(0.7, learnable=True)), "bernoulli"),
     "lax": (scgrad.LAX, "normal"),
 }

@@ -51,11 +51,12 @@ def train(problem: Problem, entry: Entry, settings: Settings, path: Path) -> Ite
     exact gradient is known) and the objective evaluated, with a generator of their own and a copy of
     the estimators, so measuring does not change the training. Then the
     whole state (model, optimiser, estimators, torch's generator, the history, the duration of each
-    step) is saved at ``path``, finally with ``"done": True``.
+    step) is saved at ``path``, finally with ``"done": True``. A checkpoint of fewer steps continues to
+    ``settings.steps`` (a longer run of the same configuration, its checkpoint steps on the same grid).
     """
     state = checkpoint.load(path)
-    if state is not None and state["done"]:
-        yield settings.steps
+    if state is not None and state["step"] >= settings.steps:
+        yield state["step"]
         return
     torch.manual_seed(settings.seed)
     model = problem.model()

@@ -23,7 +23,7 @@ import torch
 
 from scgrad.core.batched_log_prob import fill_log_probs
 from scgrad.core.dependencies import Dependencies
-from scgrad.core.enumeration import enumerated_factors, expectation, log_weight
+from scgrad.core.enumeration import enumerated_factors, expectation, weighting
 from scgrad.core.first_order import first_order_only
 from scgrad.core.graph import Graph
 from scgrad.core.magic_box import magic_box
@@ -165,7 +165,7 @@ class _Combiner:
         weights: dict = {}
         for target in targets:
             shape = shape_of(target)
-            weight = log_weight(target, shape, self.factors, self.deps, label_of(target)) if self.factors else None
+            weight = weighting(target, shape, self.factors, self.deps, label_of(target)) if self.factors else None
             key = shape if weight is None else id(target)
             weights[key] = weight
             groups.setdefault(key, []).append(target)

@@ -3,8 +3,11 @@ refusals of targets that enumeration cannot serve (reduced over a node's element
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from scgrad.core.contraction import contract
 from scgrad.core.dependencies import Dependencies
 from scgrad.core.shapes import has_dim
 from scgrad.errors import CombinedDrawsError, ScgradError
@@ -42,24 +45,19 @@ def refuse_unweighted_extras(nodes, parts) -> None:
             )
 
 
-def log_weight(target, shape, factors, deps: Dependencies, label: str):
-    """Sum of the enumerated log-probabilities that weight ``target``'s elements, or ``None``.
+def weighting(target, shape, factors, deps: Dependencies, label: str) -> list | None:
+    """The enumerated log-probabilities that weight ``target``'s elements, or ``None``.
 
     The enumeration dims summed are those the target varies along: through a node's value, a value
-    computed from it (an enumerated value is expanded to its distribution's batch shape, so a target
-    computed from a node enumerated conditionally on another also varies along the parent's dim), or a
-    shape broadcast against one. Each such dim is weighted by its node's log-probability, and so are the
-    dims that log-probability itself varies along (the parents of a conditional node), until every dim
-    summed carries its node's weight: the weights are then a joint distribution over the nodes summed,
-    and a node whose dims the target does not vary along takes no part. A target that depends on an
-    enumerated node without varying along each of its dims (a rank too low for the layout included) was
-    reduced over them, which mixes outcomes: refused.
+    computed from it, or a shape broadcast against one. Each such dim is weighted by its node's
+    log-probability, and so are the dims that log-probability itself varies along (the parents of a
+    conditional node: an enumerated value is constant along its parents' dims, and its log-probability
+    carries them), until every dim summed carries its node's weight: the weights are then a joint
+    distribution over the nodes summed, and a node whose dims are not summed takes no part. A target
+    that depends on an enumerated node whose dims are not summed (a rank too low for the layout
+    included) was reduced over them, which mixes outcomes: refused.
     """
     summed = {d for _, _, dims in factors for d in dims if has_dim(shape, d)}
-    for node, log_prob, dims in factors:
-        varies = [has_dim(shape, d) for d in dims]
-        if dims and not all(varies) and deps.upstream(target, node):
-            _refuse_reduced(label, shape, node, log_prob, [d for d, v in zip(dims, varies) if not v], deps)
     chosen: list = []
     grew = True
     while grew:
@@ -70,10 +68,11 @@ def log_weight(target, shape, factors, deps: Dependencies, label: str):
                 chosen.append(factor)
                 summed |= dims
                 grew = True
-    weight = None
-    for _, log_prob, _ in chosen:
-        weight = log_prob if weight is None else weight + log_prob
-    return weight
+    for node, log_prob, dims in factors:
+        lacking = [d for d in dims & set(node.enum_dims) if d not in summed]
+        if lacking and deps.upstream(target, node):
+            _refuse_reduced(label, shape, node, log_prob, lacking, deps)
+    return [log_prob for _, log_prob, _ in chosen] or None
 
 
 def _refuse_reduced(label: str, shape, node, log_prob, dims, deps: Dependencies) -> None:
@@ -94,22 +93,34 @@ def _refuse_reduced(label: str, shape, node, log_prob, dims, deps: Dependencies)
     )
 
 
-def expectation(value, log_weight, enum_dims, shape, label: str, factors) -> torch.Tensor:
-    """Mean of ``value`` over its elements, with enumeration dims summed under ``exp(log_weight)``."""
-    weighted = value * log_weight.exp()
-    for dim in range(-weighted.dim(), 0):
-        if dim not in enum_dims and weighted.shape[dim] > 1 and not has_dim(shape, dim):
+def expectation(value, log_probs, enum_dims, shape, label: str, factors) -> torch.Tensor:
+    """Mean of ``value`` over its elements, with enumeration dims summed under ``exp(sum(log_probs))``.
+
+    The plain formula is ``(value * sum(log_probs).exp()).sum(enum_dims).mean()``, which holds every joint
+    outcome of the nodes at once; the same number is contracted here one dim at a time, in the order
+    ``opt_einsum`` plans (:func:`contract`), so that time and memory follow the graph's treewidth.
+    """
+    try:
+        joint = torch.broadcast_shapes(value.shape, *(lp.shape for lp in log_probs))
+    except RuntimeError:
+        nodes = sorted({node.name for node, log_prob, _ in factors if any(log_prob is lp for lp in log_probs)})
+        raise ScgradError(
+            f"{label} has shape {tuple(shape)}, which does not broadcast against the log-probabilities of the "
+            f"enumerated node(s) {nodes} it depends on ({', '.join(str(tuple(lp.shape)) for lp in log_probs)}), "
+            f"whose outcomes lie on dims {sorted(enum_dims)}. Compute the cost from the node's value with torch "
+            f"operations that broadcast (elementwise, indexing with the value), keeping the node's batch dims, "
+            f"or use an estimator other than Enumerate."
+        ) from None
+    for dim in range(-len(joint), 0):
+        if dim not in enum_dims and joint[dim] > 1 and not has_dim(shape, dim):
             nodes = sorted({node.name for node, log_prob, _ in factors if has_dim(log_prob.shape, dim)})
             raise CombinedDrawsError(
                 f"{label} has shape {tuple(shape)} but the enumerated node(s) {nodes} it depends on have batch shape "
-                f"{tuple(log_weight.shape)}: enumeration shares one support dim across a node's batch "
+                f"{tuple(joint)}: enumeration shares one support dim across a node's batch "
                 f"elements, so a cost that sums over them (dim {dim}) mixes their outcomes. Keep one cost "
                 f"element per batch element (do not reduce over dim {dim}); if dim {dim} holds num_samples draws, "
                 f"use Enumerate(each_draw=True); or declare the dims as one event with D.Independent and use "
                 f"an estimator other than Enumerate."
             )
-    present = [d for d in enum_dims if weighted.dim() >= -d]
-    summed = weighted.sum(present) if present else weighted
-    return summed.mean()
-
-
+    averaged = math.prod(size for dim, size in zip(range(-len(joint), 0), joint) if dim not in enum_dims)
+    return contract([value, *(lp.exp() for lp in log_probs)], label) / averaged

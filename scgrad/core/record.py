@@ -110,6 +110,7 @@ class GraphRecorder(Handler):
     def _keep_cost(self, name: str, value: torch.Tensor) -> None:
         upstream = provenance_of(value) if self._probing else None
         value = strip(value)
+        self.layout.check_extent("cost", name, value.shape)
         self.layout.observe(value.dim())
         self.graph.costs[name] = CostSite(name, value, self._order, upstream)
         self._order += 1
@@ -132,6 +133,8 @@ class GraphRecorder(Handler):
                 f"scgrad.ScoreFunction() or scgrad.Reparam(); got {type(estimator).__name__}."
             )
         estimator.check(name, dist)
+        self.layout.check_batch(name, dist.batch_shape)
+        self.layout.check_extent("node", name, dist.batch_shape)
         node = Node(name, dist, estimator, num_samples, self._order)
         self._order += 1
         if num_samples is not None:

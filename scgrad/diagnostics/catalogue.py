@@ -27,7 +27,8 @@ from scgrad.estimators.arm import ARM, DisARM
 from scgrad.estimators.indecater import IndeCateR
 from scgrad.estimators.measure_valued import MeasureValued
 from scgrad.estimators.muprop import MuProp
-from scgrad.estimators.relax import LAX, REBAR, RELAX
+from scgrad.estimators.lax import LAX
+from scgrad.estimators.relax import REBAR, RELAX
 from scgrad.estimators.unordered_set import UnorderedSet
 
 
@@ -78,6 +79,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("muprop", lambda dist: MuProp(MovingAverage()), discrete),
     Entry("rebar", lambda dist: REBAR(), discrete),
     Entry("relax", lambda dist: RELAX(), discrete),
+    Entry("relax_rebar", lambda dist: RELAX(relaxed_cost=True), discrete),
     Entry("lax", lambda dist: LAX(), reparameterisable),
     Entry("unordered_set", lambda dist: UnorderedSet(), discrete, draws=2),
     Entry("indecater", lambda dist: IndeCateR(), discrete),

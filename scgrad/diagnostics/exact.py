@@ -6,7 +6,8 @@ probability. Each run sees plain values, so nothing is asked of the program: cos
 batch dims, mix elements, branch on values or count dims from the left. A node too large for that
 (more than :data:`MAX_JOINT` joint outcomes, or past :data:`MAX_RUNS` runs with the nodes before it)
 is enumerated *element by element* in parallel (``Enumerate``), which relies on the contract that each
-cost element depends on its own elements of the node only; :attr:`Exact.per_element` names such nodes,
+cost element depends on its own elements of the node only (past the budget, the one-element nodes go that
+way first, the factors summed one node at a time); :attr:`Exact.per_element` names such nodes,
 every reduction that can be detected is refused, and ``scgrad.audit`` checks the rest.
 """
 
@@ -95,8 +96,8 @@ class _Choices(Handler):
     others. :attr:`log_weight` sums the held outcomes' log-probabilities.
     """
 
-    def __init__(self, fixed: dict, each_draw: bool):
-        self.fixed, self.each_draw = fixed, each_draw
+    def __init__(self, fixed: dict, each_draw: bool, scalars_per_element: bool):
+        self.fixed, self.each_draw, self.scalars_per_element = fixed, each_draw, scalars_per_element
         self.new: list[tuple[str, int]] = []
         self.log_weight = None
         self.kinds: dict[str, str] = {}
@@ -120,7 +121,12 @@ class _Choices(Handler):
         shape = _draw_shape(dist, msg.num_samples)
         elements = math.prod(shape[: len(shape) - len(dist.event_shape)])
         size = joint_size(dist) ** elements
-        if name not in self.fixed and (size > MAX_JOINT or self._runs * size > MAX_RUNS or _spans_enumerated(dist)):
+        too_large = size > MAX_JOINT or _spans_enumerated(dist)
+        over_budget = self._runs * size > MAX_RUNS
+        if name not in self.fixed and over_budget and not too_large and not self.scalars_per_element:
+            raise _OverBudget
+        scalar = self.scalars_per_element and elements == 1
+        if name not in self.fixed and (too_large or over_budget or scalar):
             msg.estimator = _PresentedEnumerate(self.each_draw, present)
             self.kinds[name] = "per_element"
             return
@@ -133,6 +139,10 @@ class _Choices(Handler):
         msg.value = present(dist, outcome)
         msg.estimator = _Held()
         self.kinds[name] = "jointly"
+
+
+class _OverBudget(Exception):
+    """The jointly enumerated nodes would need more than :data:`MAX_RUNS` runs: enumerate scalars by contraction."""
 
 
 def _draw_shape(dist, num_samples) -> torch.Size:
@@ -157,14 +167,30 @@ def _spans_enumerated(dist) -> bool:
     return any(len(shape) >= -dim and shape[dim] > 1 for dim in recorder.layout.enum_dims)
 
 
-def _run(program, args, kwargs, fixed: dict) -> tuple[_Choices, Objective]:
+def _run(program, args, kwargs, fixed: dict, scalars: bool) -> tuple[_Choices, Objective]:
     """One run under :class:`_Choices`; again with a dim per draw if a cost combines the draws."""
     try:
-        with _Choices(fixed, each_draw=False) as choices:
+        with _Choices(fixed, each_draw=False, scalars_per_element=scalars) as choices:
             return choices, surrogate(program, *args, **kwargs)
     except CombinedDrawsError:
-        with _Choices(fixed, each_draw=True) as choices:
+        with _Choices(fixed, each_draw=True, scalars_per_element=scalars) as choices:
             return choices, surrogate(program, *args, **kwargs)
+
+
+def _leaves(program, args, kwargs, scalars: bool) -> tuple[list, dict]:
+    """Every run of the jointly enumerated outcomes: ``[(log_weight, objective)]``, and each node's kind."""
+    leaves, pending, kinds = [], [{}], {}
+    while pending:
+        fixed = pending.pop()
+        choices, objective = _run(program, args, kwargs, fixed, scalars)
+        prefix = dict(fixed)
+        for name, size in choices.new:
+            pending.extend({**prefix, name: index} for index in range(size - 1, 0, -1))
+            prefix[name] = 0
+        leaves.append((choices.log_weight, objective))
+        for name, kind in choices.kinds.items():
+            kinds.setdefault(name, kind)
+    return leaves, kinds
 
 
 def exact(program, *args, **kwargs) -> Exact:
@@ -174,25 +200,23 @@ def exact(program, *args, **kwargs) -> Exact:
     its own estimator would give (a relaxed ``Categorical`` node a one-hot vector). A discrete node with
     at most :data:`MAX_JOINT` joint outcomes (``K ** n`` for ``n`` elements and draws of ``K`` outcomes)
     is enumerated jointly, by one run of the program per outcome (at most :data:`MAX_RUNS` runs for all
-    such nodes together): for those, ``exact`` is right for any program. Larger nodes are enumerated
-    element by element in parallel: a cost element must depend on its own elements only (reductions that
+    such nodes together): for those, ``exact`` is right for any program. Past that budget, the program's
+    scalar nodes (one element, no draws: a chain's steps, a global latent) are enumerated by contraction
+    instead (``Enumerate``, summed one node at a time): one element meets the per-element contract
+    whatever its costs do with it, as long as they count dims from the right. Larger nodes are enumerated element by element in parallel: a cost element
+    must depend on its own elements only (reductions that
     can be seen are refused; :attr:`Exact.per_element` lists the nodes). If a cost combines the
     ``num_samples`` draws of such a node, the run is repeated with a dim per draw
     (``Enumerate(each_draw=True)``). The program must have no side effects outside scgrad.
 
     Returns an :class:`Exact`; ``torch.autograd.grad(exact(...).loss, params)`` is the exact gradient.
     """
-    leaves, pending, kinds = [], [{}], {}
-    while pending:
-        fixed = pending.pop()
-        choices, objective = _run(program, args, kwargs, fixed)
-        prefix = dict(fixed)
-        for name, size in choices.new:
-            pending.extend({**prefix, name: index} for index in range(size - 1, 0, -1))
-            prefix[name] = 0
-        leaves.append((choices.log_weight, objective))
-        for name, kind in choices.kinds.items():
-            kinds.setdefault(name, kind)
+    try:
+        leaves, kinds = _leaves(program, args, kwargs, scalars=False)
+    except _OverBudget:
+        leaves = None
+    if leaves is None:  # outside the handler, so that an error of the second pass is not chained to it
+        leaves, kinds = _leaves(program, args, kwargs, scalars=True)
     loss, costs = None, {}
     for log_weight, objective in leaves:
         weight = None if log_weight is None else log_weight.exp()

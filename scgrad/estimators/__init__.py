@@ -9,7 +9,8 @@ from scgrad.estimators.indecater import IndeCateR
 from scgrad.estimators.measure_valued import MeasureValued
 from scgrad.estimators.muprop import MuProp
 from scgrad.estimators.reinmax import ReinMax
-from scgrad.estimators.relax import LAX, REBAR, RELAX
+from scgrad.estimators.lax import LAX
+from scgrad.estimators.relax import REBAR, RELAX
 from scgrad.estimators.relaxed import GumbelSoftmax, Relaxation, StraightThrough
 from scgrad.estimators.reparam import Reparam
 from scgrad.estimators.score_function import ScoreFunction

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from scgrad.core.contraction import MAX_INTERMEDIATE
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator, Parts
@@ -98,11 +99,16 @@ class Enumerate(Estimator):
         size, event = support.shape[0], tuple(dist.event_shape)
         batch_rank = len(dist.batch_shape)
         slots = node.num_samples if self._per_draw(node) else 1
-        node.enum_dims = layout.allocate(node.name, slots, batch_rank + (node.num_samples is not None))
+        if slots > 1:
+            _check_joint_draws(node.name, size, slots, dist)
+        node.enum_dims = layout.allocate(node.name, slots, batch_rank + (node.num_samples is not None), size)
         placed = [support.reshape((size,) + (1,) * (-dim - 1) + event) for dim in node.enum_dims]
         shape = list(torch.broadcast_shapes(*(p.shape for p in placed)))
         kept = len(shape) - len(event) - batch_rank
         shape[kept:] = list(dist.batch_shape) + list(event)
+        for dim, owner in layout.enum_dims.items():  # constant along other nodes' outcomes: size 1 there
+            if owner != node.name and batch_rank >= -dim:
+                shape[len(shape) - len(event) + dim] = 1
         if node.num_samples is None:
             return placed[0].expand(shape)
         shape[kept - 1] = node.num_samples
@@ -121,3 +127,14 @@ class Enumerate(Estimator):
         axis = log_prob.dim() + node.sample_dim
         return Parts(enumerated=tuple(log_prob.narrow(axis, slot, 1) for slot in range(node.num_samples)))
 
+
+def _check_joint_draws(name: str, size: int, draws: int, dist) -> None:
+    """Refuse ``each_draw`` when the value, which holds every joint outcome of the draws, is too large."""
+    elements = size**draws * draws * math.prod(dist.batch_shape) * math.prod(dist.event_shape)
+    if elements > MAX_INTERMEDIATE:
+        raise ScgradError(
+            f"node {name!r}: Enumerate(each_draw=True) lays out every joint outcome of its {draws} draws, "
+            f"{size}**{draws} of them for batch shape {tuple(dist.batch_shape)}: a value of {elements:,} elements "
+            f"(the limit is {MAX_INTERMEDIATE:,}). Draw fewer samples (num_samples), or use Enumerate() (every "
+            f"draw the same outcome, the cost averaged over draws) or ScoreFunction()."
+        )

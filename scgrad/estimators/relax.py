@@ -1,4 +1,4 @@
-"""Control-variate estimators built on a relaxation: REBAR, RELAX and LAX.
+"""Control-variate estimators built on a relaxation: REBAR and RELAX (and LAX, in :mod:`scgrad.estimators.lax`).
 
 All three subtract a control variate ``c`` inside the score-function term and add back its
 reparameterised gradient, so they stay unbiased whatever ``c`` is; ``c`` has parameters that
@@ -34,7 +34,7 @@ def default_control(hidden: int = 32) -> nn.Module:
     return nn.Sequential(nn.LazyLinear(hidden), nn.Tanh(), nn.Linear(hidden, 1))
 
 
-def _apply_control(control: nn.Module, node: Node, z: torch.Tensor) -> torch.Tensor:
+def apply_control(control: nn.Module, node: Node, z: torch.Tensor) -> torch.Tensor:
     """The control's value per log-prob element, computed in the control's dtype and returned in ``z``'s."""
     shape = node.log_prob.shape
     param = next(control.parameters(), None)
@@ -163,13 +163,21 @@ class REBAR(_GivenOutcome):
         self.eta = nn.Parameter(torch.tensor(float(eta)))
 
     def controls(self, node, view, perturbed, downstream):
-        if downstream.evaluate_many is None:
-            raise ScgradError(f"node {node.name!r}: REBAR re-runs the program; build the objective with scgrad.surrogate.")
-        temperature = self.temperature()
-        evaluations = downstream.evaluate_many(
-            [view.relax(z, temperature) for z in perturbed], stacked=self.stack_evaluations, redraw=relaxed(temperature)
+        return _relaxed_costs(self, node, view, perturbed, downstream)
+
+
+def _relaxed_costs(estimator, node, view, perturbed, downstream) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """REBAR's control ``η f(σ_λ(z))`` at each of the ``perturbed`` logits, by re-running the program."""
+    if downstream.evaluate_many is None:
+        raise ScgradError(
+            f"node {node.name!r}: {type(estimator).__name__} re-runs the program at relaxed values; build the "
+            f"objective with scgrad.surrogate."
         )
-        return [(self.eta * cost, self.eta * objective) for cost, objective in evaluations]
+    temperature = estimator.temperature()
+    evaluations = downstream.evaluate_many(
+        [view.relax(z, temperature) for z in perturbed], stacked=estimator.stack_evaluations, redraw=relaxed(temperature)
+    )
+    return [(estimator.eta * cost, estimator.eta * objective) for cost, objective in evaluations]
 
 
 class RELAX(_GivenOutcome):
@@ -180,74 +188,36 @@ class RELAX(_GivenOutcome):
     ``z~ ~ p(z | b)``. ``c_φ`` sees ``z`` with its event dims flattened (shape ``log_prob.shape + (E,)``;
     ``E = K`` for a categorical) and returns one value per log-prob element; φ is tuned by
     ``Objective.backward()`` to minimise the estimator's variance. The cost is never re-evaluated.
+    With ``relaxed_cost=True``, the control is REBAR's plus the learned one,
+    ``c_φ(z) = η f(σ_λ(z)) + r_φ(z)``, as in the paper's discrete VAE experiments: the cost is then
+    evaluated at the two relaxed values (2 more program evaluations per step), and η, λ and φ are tuned.
     Requires: ``Bernoulli``, ``Categorical`` or ``OneHotCategorical`` (or ``Independent`` of them); nothing
-    of the cost (a black box).
-    Bias: none, for any φ. First order only.
+    of the cost (a black box); with ``relaxed_cost``, what :class:`REBAR` requires.
+    Bias: none, for any φ (and η, λ). First order only.
     Paper: Grathwohl, Choi, Wu, Roeder & Duvenaud 2018.
 
     Args:
         control: any ``nn.Module`` mapping ``(..., E)`` to ``(...)`` or ``(..., 1)``; default a small MLP
             whose input size is inferred on first use (run one step before building an optimiser over
             its parameters).
+        relaxed_cost: add REBAR's relaxed cost ``η f(σ_λ(z))`` to the control.
+        temperature: initial λ of the relaxed cost (learnable).
+        eta: initial η of the relaxed cost (learnable).
     """
 
-    def __init__(self, control: nn.Module | None = None):
+    def __init__(self, control: nn.Module | None = None, relaxed_cost: bool = False, temperature: float = 0.5,
+                 eta: float = 1.0):
         super().__init__()
         self.net = default_control() if control is None else control
+        self.needs_evaluation = relaxed_cost
+        if relaxed_cost:
+            self.stack_evaluations = False
+            self.temperature = Temperature(temperature, learnable=True)
+            self.eta = nn.Parameter(torch.tensor(float(eta)))
 
     def controls(self, node, view, perturbed, downstream):
-        controls = [_apply_control(self.net, node, z) for z in perturbed]
-        return [(control, control.mean()) for control in controls]
-
-
-class LAX(Estimator):
-    """LAX: the score function of a reparameterisable node with a learned, reparameterised control variate.
-
-    Approximates: ``d/dθ E_{z~p_θ}[f(z)]`` for any ``f``, differentiable or not.
-    With: ``(f(z) - c_φ(z)) d log p_θ(z) + d c_φ(z)``, ``z = rsample()``; ``f`` sees ``z`` without gradient.
-    ``c_φ`` sees ``z`` with event dims flattened and returns one value per log-prob element; φ is tuned by
-    ``Objective.backward()`` to minimise the variance of the gradient with respect to the distribution's
-    parameters.
-    Requires: ``dist.has_rsample``.
-    Bias: none, for any φ. First order only.
-    Paper: Grathwohl, Choi, Wu, Roeder & Duvenaud 2018.
-
-    Args:
-        control: as for :class:`RELAX`.
-    """
-
-    first_order_only = True
-
-    def __init__(self, control: nn.Module | None = None):
-        super().__init__()
-        self.net = default_control() if control is None else control
-
-    needs_downstream = True
-
-    def check(self, name, dist):
-        if not dist.has_rsample:
-            raise ScgradError(
-                f"node {name!r}: LAX needs a reparameterisable distribution, and {type(dist).__name__} has no rsample; "
-                f"for a discrete node use RELAX()."
-            )
-
-    def draw(self, node: Node, layout):
-        z = node.dist.rsample(node.sample_shape)
-        node.state["z"] = z
-        return z.detach()
-
-    def parts(self, node, downstream):
-        if "z" not in node.state:
-            raise ScgradError(
-                f"node {node.name!r}: LAX needs the reparameterised draw behind its value; it cannot serve a "
-                f"substituted value."
-            )
-        score = node.log_prob
-        control = _apply_control(self.net, node, node.state["z"])
-        aux = variance_loss(score, (downstream.cost - control) / score.numel(), control.mean(), _parameters(node.dist))
-        return Parts(score=score, baseline=control.detach(), extra=(control - control.detach()).mean(), aux_loss=aux)
-
-
-def _parameters(dist) -> list[torch.Tensor]:
-    base, _ = base_distribution(dist)
-    return [v for name in base.arg_constraints if isinstance(v := vars(base).get(name), torch.Tensor)]
+        learned = [apply_control(self.net, node, z) for z in perturbed]
+        if not self.needs_evaluation:
+            return [(control, control.mean()) for control in learned]
+        rebar = _relaxed_costs(self, node, view, perturbed, downstream)
+        return [(cost + control, objective + control.mean()) for (cost, objective), control in zip(rebar, learned)]
