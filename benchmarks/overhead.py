@@ -5,7 +5,9 @@ REINFORCE with a leave-one-out baseline, Gumbel-softmax (temperature 1), and REB
 Concrete control variate with learnable scale and temperature, which ``Objective.backward()`` tunes to
 minimise the variance of the gradient with respect to the logits); and a 200-step episode of
 Bernoulli actions with reward-to-go REINFORCE; and a small problem where the fixed per-step cost shows:
-50 Bernoullis, 8 draws each, REINFORCE with a leave-one-out baseline on a per-element quadratic cost.
+50 Bernoullis, 8 draws each, REINFORCE with a leave-one-out baseline on a per-element quadratic cost;
+and ``vae_enumerate_10``, a VAE 784-200-[10 classes]-200-784 whose one latent is summed out exactly
+(``Enumerate()`` against the decoder run once per class by hand).
 
 The hand-written sides are what a PyTorch user would write for the same estimator: no distribution
 object where none is needed (Gumbel-softmax), the decoder alone evaluated at the two relaxed values
@@ -165,6 +167,37 @@ def vae_rebar_by_hand(encoder, decoder, x, tuning, encoder_reruns=0):
 
 
 EPISODE = 200
+
+
+def make_enumerated_vae():
+    encoder = nn.Sequential(nn.Linear(PIXELS, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, CATEGORIES))
+    decoder = nn.Sequential(nn.Linear(CATEGORIES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, PIXELS))
+    return encoder, decoder
+
+
+def class_kl(logits):
+    log_q = logits.log_softmax(-1)
+    return (log_q.exp() * (log_q + math.log(CATEGORIES))).sum(-1)
+
+
+def enumerated_scgrad(encoder, decoder, x):
+    """One 10-class latent per data point, enumerated by ``Enumerate()``: the decoder sees each class."""
+    def program():
+        logits = encoder(x)
+        scgrad.cost("kl", class_kl(logits))
+        z = scgrad.sample("z", D.Categorical(logits=logits), scgrad.Enumerate())
+        one_hot = nn.functional.one_hot(z, CATEGORIES).to(x.dtype)
+        scgrad.cost("nll", -D.Independent(D.Bernoulli(logits=decoder(one_hot)), 1).log_prob(x))
+
+    return scgrad.surrogate(program)
+
+
+def enumerated_by_hand(encoder, decoder, x):
+    """The same expectation written out: the decoder run once per class, weighted by ``q``."""
+    logits = encoder(x)
+    classes = torch.eye(CATEGORIES, dtype=x.dtype, device=x.device)
+    nll = -D.Independent(D.Bernoulli(logits=decoder(classes).unsqueeze(1)), 1).log_prob(x)  # [classes, batch]
+    return class_kl(logits).mean() + (logits.softmax(-1).T * nll).sum(0).mean()
 
 
 def episode_scgrad(policy, rewards, estimator=scgrad.ScoreFunction()):
@@ -328,7 +361,10 @@ def cases(device="cpu"):
     rewards = torch.rand(EPISODE, device=device)
     logits = torch.zeros(BITS, device=device, requires_grad=True)
     targets = torch.linspace(0.05, 0.95, BITS, device=device)
+    enumerated = [net.to(device) for net in make_enumerated_vae()]
     return {
+        "vae_enumerate_10": (lambda: enumerated_scgrad(*enumerated, x), lambda: enumerated_by_hand(*enumerated, x),
+                             [p for net in enumerated for p in net.parameters()]),
         "vae_reinforce_loo": (lambda: vae_scgrad(encoder, decoder, x, loo), lambda: vae_reinforce_by_hand(encoder, decoder, x), model),
         "vae_gumbel_softmax": (lambda: vae_scgrad(encoder, decoder, x, relaxed), lambda: vae_gumbel_by_hand(encoder, decoder, x), model),
         "vae_gumbel_softmax_same_q": (

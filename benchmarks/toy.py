@@ -32,6 +32,7 @@ ESTIMATORS = {
     "REINFORCE": (lambda: scgrad.ScoreFunction(), None),
     "REBAR": (lambda: scgrad.REBAR(), None),
     "RELAX": (lambda: scgrad.RELAX(), None),
+    "RELAX+REBAR": (lambda: scgrad.RELAX(relaxed_cost=True), None),
     "MuProp+MA": (lambda: scgrad.MuProp(scgrad.MovingAverage()), None),
     "ARM": (lambda: scgrad.ARM(), 2),
     "DisARM": (lambda: scgrad.DisARM(), 2),
