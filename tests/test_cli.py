@@ -1,4 +1,4 @@
-"""The ``scgrad`` command: ``compare`` writes its three kinds of output and resumes exactly; ``quickstart``."""
+"""The ``scgrad`` command: ``compare`` writes its outputs and resumes exactly; ``quickstart``."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ def test_compare_on_the_default_problem_writes_results_report_and_plots(tmp_path
     assert "| score_function |" in report and "variance.png" in report
     for png in ("variance.png", "objective.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "recommended" in done.stdout
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 2
+    assert "recommended" in done.stdout and f"scgrad.sample(\"z\", dist, scgrad." in done.stdout
+    assert f"estimator 1 of {len(rows)}: " in done.stderr
 
 
 @pytest.fixture
@@ -72,9 +74,9 @@ def test_resume_after_an_interruption_gives_the_same_result(tmp_path, one_thread
     interrupted = tmp_path / "interrupted"
     run = compare(problem("vae-digits"), lookup(["moving_average", "leave_one_out"]),
                   Settings(steps=30, samples=2, seed=0, repeats=5, checkpoints=3), interrupted)
-    events = list(itertools.takewhile(lambda event: event != ("leave_one_out", 25), run))
+    events = list(itertools.takewhile(lambda event: event[:2] != ("leave_one_out", 25), run))
     run.close()  # stopped mid-way: leave_one_out's last checkpoint is at step 20
-    assert events[-1] == ("leave_one_out", 24) and not (interrupted / "results.json").exists()
+    assert events[-1] == ("leave_one_out", 24, 2, 2) and not (interrupted / "results.json").exists()
     assert main(["compare", *options, "--out", str(interrupted), "--resume"]) == 0
 
     assert without_timing(results(interrupted)) == without_timing(results(tmp_path / "whole"))

@@ -12,21 +12,27 @@ def generator(seed: int, step: int) -> torch.Generator:
 
 
 class Problem:
-    """Base of the problems of ``scgrad compare``; subclasses fill in every method.
+    """A problem for ``scgrad compare``: subclass it, set the attributes and fill in every method.
 
+    ``scgrad compare --problem FILE.py:NAME`` (or ``module:NAME``) runs a subclass (or an instance)
+    of your own; docs/user_problems.md walks through a complete one (``examples/bandit_problem.py``).
     The program is called as ``program(model, data, num_samples)``; ``data`` comes from :meth:`batch`
     (training, a pure function of the step and seed, so a resumed run sees the same data) or from
-    :meth:`probe` (the fixed batch on which gradient variance is measured).
+    :meth:`probe` (the fixed batch on which gradient variance is measured). Every estimator trains a
+    fresh :meth:`model` (made under the same seed) with Adam at ``learning_rate``.
 
     Attributes:
-        name: the ``--problem`` name.
-        steps: the default number of training steps.
+        name: how reports name the problem (and the default output folder, ``scgrad-compare/NAME``).
+        steps: the default number of training steps (``--steps`` overrides it).
         learning_rate: Adam's learning rate.
+        objective_label: what :meth:`objective` returns, for the plots' axis and the reports
+            (e.g. ``"-ELBO on test images (nats)"``).
     """
 
     name: str = ""
     steps: int = 0
     learning_rate: float = 1e-3
+    objective_label: str = "objective (lower is better)"
 
     def model(self) -> nn.Module:
         """A freshly initialised model (under torch's global generator)."""

@@ -1,8 +1,9 @@
-"""``report.md`` of ``scgrad compare``: the setup, the table, the recommendation and the plots."""
+"""``report.md`` of ``scgrad compare``: the setup, the table, the recommendation, the failures and the plots."""
 
 from __future__ import annotations
 
 from scgrad.compare.plots import OBJECTIVE_PNG, VARIANCE_PNG
+from scgrad.diagnostics.failure import failures
 
 COLUMNS = (  # key, heading, format
     ("biased", "biased", lambda v: "yes" if v else "no"),
@@ -13,6 +14,31 @@ COLUMNS = (  # key, heading, format
     ("evaluations", "evals/step", lambda v: "-" if v is None else f"{v:.3g}"),
     ("objective", "objective", lambda v: "-" if v is None else f"{v:.4f}"),
 )
+
+
+def cells(row: dict) -> list[str]:
+    """The row's numbers as the report's columns show them (``!`` after a bias beyond noise)."""
+    return [fmt(row[key]) + (" !" if key == "bias" and row["bias_detected"] else "") for key, _, fmt in COLUMNS]
+
+
+def explanation(results: dict) -> str:
+    """What the columns mean, for the reports."""
+    label = results.get("objective_label") or "the problem's objective (lower is better)"
+    return ("Variance is the trace of the covariance of the measured parameters' gradient over "
+            f"{results['settings']['repeats']} estimates on a fixed batch after the last step; SNR is "
+            "|mean| / sqrt(variance); bias is |mean - exact| where the exact gradient is known (marked ! where "
+            "beyond noise); ms/step is training wall time (the median step); evals/step counts cost evaluations per "
+            f"data point; objective is {label}, after training.")
+
+
+def recommendation_text(results: dict, strong=str) -> str:
+    """The recommendation in a sentence (without the code that uses it), its name marked by ``strong``."""
+    best = results["recommendation"]
+    if best is None:
+        return "No unbiased estimator was measured; no recommendation."
+    warning = "" if results.get("audit") is None or results["audit"]["ok"] else (
+        " Warning: the program fails the audit above; this assumes the contract it breaks.")
+    return f"Recommended: {strong(best)} (least variance x time among the unbiased).{warning}"
 
 
 def markdown(results: dict) -> str:
@@ -26,30 +52,26 @@ def markdown(results: dict) -> str:
         "Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()) + ".",
         "",
         *_audit_lines(results.get("audit")),
-        "Variance is the trace of the covariance of the measured parameters' gradient over "
-        f"{settings['repeats']} estimates on a fixed batch after the last step; SNR is |mean| / sqrt(variance); "
-        "bias is |mean - exact| where the exact gradient is known (`!`: beyond noise); ms/step is training "
-        "wall time; evals/step counts cost evaluations per data point; objective is the problem's objective "
-        "after training (lower is better).",
+        explanation(results),
         "",
         "| estimator | " + " | ".join(heading for _, heading, _ in COLUMNS) + " | note |",
         "|---" * (len(COLUMNS) + 2) + "|",
     ]
     for row in results["estimators"]:
-        cells = [fmt(row[key]) + (" !" if key == "bias" and row["bias_detected"] else "") for key, _, fmt in COLUMNS]
         note = (row["note"] or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {row['estimator']} | " + " | ".join(cells) + f" | {note} |")
-    recommendation = results["recommendation"]
-    audit = results.get("audit")
-    warning = "" if audit is None or audit["ok"] else " **Warning: the program fails the audit above; this assumes the contract it breaks.**"
+        lines.append(f"| {row['estimator']} | " + " | ".join(cells(row)) + f" | {note} |")
+    lines += ["", recommendation_text(results, lambda name: f"**{name}**")]
+    if results.get("usage"):
+        lines += ["", "```python", results["usage"], "```"]
+    for names, text in failures(results["estimators"]):
+        lines += ["", f"Failure of {', '.join(names)}:", "", "```", text, "```"]
     lines += [
-        "",
-        f"Recommended: **{recommendation}** (least variance x time among the unbiased).{warning}" if recommendation
-        else "No unbiased estimator was measured; no recommendation.",
         "",
         f"![gradient variance over training]({VARIANCE_PNG})",
         "",
         f"![objective against wall time]({OBJECTIVE_PNG})",
+        "",
+        "The same in one page, plots included: report.html.",
         "",
     ]
     return "\n".join(lines)

@@ -5,68 +5,106 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 from scgrad.compare import checkpoint
+from scgrad.compare.html import html
 from scgrad.compare.plots import plot
 from scgrad.compare.problem import Problem
 from scgrad.compare.report import markdown
 from scgrad.compare.train import Settings, train
 from scgrad.diagnostics.assignment import applicable, sites
-from scgrad.diagnostics.audit import audit
+from scgrad.diagnostics.diagnose import audit_or_note
 from scgrad.diagnostics.catalogue import Entry
-from scgrad.diagnostics.recommend import recommend
+from scgrad.diagnostics.failure import relaxed_hint, summary, user_traceback
+from scgrad.diagnostics.recommend import recommend, usage
 from scgrad.errors import ScgradError
 
-CONFIG, RESULTS, REPORT = "config.json", "results.json", "report.md"
+CONFIG, RESULTS, REPORT, HTML = "config.json", "results.json", "report.md", "report.html"
+
+
+class Progress(NamedTuple):
+    """What :func:`compare` yields as it trains: ``estimator`` has done ``step`` steps; it is the
+    ``index``-th (from 1) of the ``total`` estimators that train."""
+
+    estimator: str
+    step: int
+    index: int
+    total: int
 
 
 def compare(problem: Problem, entries: Sequence[Entry], settings: Settings, out: Path, resume: bool = False,
-            skip_inapplicable: bool = True) -> Iterator[tuple[str, int]]:
-    """Train ``problem`` with each entry in turn, yielding ``(estimator name, steps done)`` as it goes.
+            skip_inapplicable: bool = True) -> Iterator[Progress]:
+    """Train ``problem`` with each entry in turn, yielding a :class:`Progress` after every step.
 
     Writes ``out/results.json`` (``"estimators"``: one row per estimator with ``estimator``, ``biased``,
     ``variance``, ``snr``, ``bias`` (``None`` where unknown), ``ms_per_step`` (the median training step,
-    so that one-off start-up costs do not count), ``evaluations``,
-    ``objective``, ``train_objective``, ``note`` and the ``history`` of measurements; ``"audit"``: the
-    problem's program checked by :func:`scgrad.audit` before training), ``out/report.md``
-    and the plots when every estimator is done. Per-estimator checkpoints live in
-    ``out/checkpoints/``; with ``resume`` a run with the same configuration continues from them
-    (an interrupted run gives the same final numbers as an uninterrupted one, timings aside), and
-    without it they are discarded. Entries that apply to none of the problem's nodes are left out
-    when ``skip_inapplicable``, else reported with the reason.
+    so that one-off start-up costs do not count), ``evaluations``, ``objective``, ``train_objective``,
+    ``note`` (why it was not measured), ``traceback`` (of its failure, from the program's frames on)
+    and the ``history`` of measurements; ``"audit"``: the problem's program checked by
+    :func:`scgrad.audit` before training; ``"recommendation"`` and its ``"usage"``, the code that puts
+    it on the nodes), ``out/report.md``, ``out/report.html`` and the plots when every estimator is done.
+    Per-estimator checkpoints live in ``out/checkpoints/``; with ``resume`` a run with the same
+    configuration continues from them (an interrupted run gives the same final numbers as an
+    uninterrupted one, timings aside), and without it they are discarded.
+
+    An estimator that needs more draws (``Entry.draws``) than ``settings.samples`` is "not applicable",
+    as is one that refuses the program (:class:`~scgrad.ScgradError`) before its first step; any
+    other error while training one "failed" in its row, with the traceback, and the run goes on with
+    the next. Entries meant for none of the problem's distributions are left out when
+    ``skip_inapplicable``, else reported with the reason.
     """
     out.mkdir(parents=True, exist_ok=True)
     folder = out / "checkpoints"
     folder.mkdir(exist_ok=True)
     config = {"problem": problem.name, "estimators": [e.name for e in entries], "settings": vars(settings)}
     _start(out / CONFIG, folder, config, resume)
+    setup = problem.describe()  # before training: a problem that cannot describe itself fails at once
 
     probe = (problem.program, problem.model(), problem.probe(settings.seed), settings.samples)
     found = sites(*probe)
-    checked = audit(*probe, every_node=True)
-    rows = []
+    checked = audit_or_note(*probe)
+    rows: dict[str, dict] = {}
+    trained = []
     for entry in entries:
         reason = applicable(entry, found)
-        if reason is not None:
-            if not skip_inapplicable:
-                rows.append(_row(entry, None, f"not applicable: {reason}"))
-            continue
+        if reason is None and settings.samples < (entry.draws or 1):
+            rows[entry.name] = _row(entry, None, f"not applicable: needs at least {entry.draws} draws per data point "
+                                                 f"(num_samples) and this run has {settings.samples}; run scgrad "
+                                                 f"compare with --samples {entry.draws} or more")
+        elif reason is None:
+            trained.append(entry)
+        elif not skip_inapplicable:
+            rows[entry.name] = _row(entry, None, f"not applicable: {reason}")
+    for index, entry in enumerate(trained, 1):
         path = folder / f"{entry.name}.pt"
+        step = None
         try:
             for step in train(problem, entry, settings, path):
-                yield entry.name, step
+                yield Progress(entry.name, step, index, len(trained))
         except ScgradError as error:
-            rows.append(_row(entry, None, f"failed: {error}"))
-            continue
-        rows.append(_row(entry, checkpoint.load(path), None))
+            refused = "not applicable" if step is None else f"failed after step {step}"
+            rows[entry.name] = _row(entry, None, f"{refused}: {error}")
+        except Exception as error:  # noqa: BLE001 -- one estimator's fault must not end the others' runs
+            where = "" if step is None else f" after step {step}"
+            note = f"failed{where}: {summary(error)}{relaxed_hint(entry, found)}"
+            rows[entry.name] = _row(entry, None, note, user_traceback(error))
+        else:
+            rows[entry.name] = _row(entry, checkpoint.load(path), None)
+    ordered = [rows[entry.name] for entry in entries if entry.name in rows]
 
-    results = {"problem": problem.name, "setup": problem.describe(), "settings": vars(settings),
+    best = recommend(ordered)
+    chosen = next((entry for entry in entries if entry.name == best), None)
+    served = [name for name, dist in found.items() if chosen is not None and chosen.applies(dist)]
+    results = {"problem": problem.name, "setup": setup, "settings": vars(settings),
+               "objective_label": problem.objective_label,
                "audit": {"ok": checked.ok, "findings": checked.findings, "notes": checked.notes, "text": str(checked)},
-               "recommendation": recommend(rows), "estimators": rows}
+               "recommendation": best, "usage": None if chosen is None else usage(chosen, served),
+               "estimators": ordered}
     checkpoint.write_json(results, out / RESULTS)
-    plot(rows, out)
+    plot(results, out)
     checkpoint.write_text(markdown(results), out / REPORT)
+    checkpoint.write_text(html(results, out), out / HTML)
 
 
 def _start(config_path: Path, folder: Path, config: dict, resume: bool) -> None:
@@ -83,10 +121,10 @@ def _start(config_path: Path, folder: Path, config: dict, resume: bool) -> None:
     checkpoint.write_json(config, config_path)
 
 
-def _row(entry: Entry, state: dict | None, note: str | None) -> dict:
-    row = {"estimator": entry.name, "biased": entry.biased, "note": note, "variance": None, "snr": None,
-           "bias": None, "bias_detected": None, "ms_per_step": None, "evaluations": None, "objective": None,
-           "train_objective": None, "history": []}
+def _row(entry: Entry, state: dict | None, note: str | None, traceback: str | None = None) -> dict:
+    row = {"estimator": entry.name, "biased": entry.biased, "note": note, "traceback": traceback, "variance": None,
+           "snr": None, "bias": None, "bias_detected": None, "ms_per_step": None, "evaluations": None,
+           "objective": None, "train_objective": None, "history": []}
     if state is not None:
         last = state["history"][-1]
         row.update({key: last[key] for key in ("variance", "snr", "bias", "bias_detected", "evaluations",
@@ -94,6 +132,11 @@ def _row(entry: Entry, state: dict | None, note: str | None) -> dict:
         row["ms_per_step"] = 1000 * statistics.median(state["durations"])
         row["history"] = state["history"]
     return row
+
+
+def measured(rows: Sequence[dict]) -> bool:
+    """Whether any estimator of a run was measured (the others failed or did not apply)."""
+    return any(row["note"] is None for row in rows)
 
 
 def results(out: Path) -> dict:

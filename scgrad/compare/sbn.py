@@ -70,6 +70,8 @@ class SBNProblem(Problem):
     network's.
     """
 
+    objective_label = "-ELBO on test images (nats, one draw per image; lower is better)"
+
     def __init__(self, name: str, steps: int, learning_rate: float, load: Callable[[], Splits],
                  layers: tuple[int, ...], nonlinear: bool, batch_size: int):
         self.name, self.steps, self.learning_rate = name, steps, learning_rate

@@ -29,6 +29,7 @@ class BernoulliToy(Problem):
     name = "bernoulli-toy"
     steps = 300
     learning_rate = 0.05
+    objective_label = "exact E[(b - t)^2], mean over the targets (lower is better)"
 
     def model(self) -> nn.Module:
         return Logits(len(TARGETS))

@@ -78,6 +78,8 @@ class VAEProblem(Problem):
         batch_size: images per training step.
     """
 
+    objective_label = "-ELBO on test images (nats, one draw of z each; lower is better)"
+
     def __init__(self, name: str, steps: int, learning_rate: float, load: Callable[[], Splits],
                  latent: BinaryLatent | CategoricalLatent, hidden: tuple[int, ...], batch_size: int):
         self.name, self.steps, self.learning_rate = name, steps, learning_rate

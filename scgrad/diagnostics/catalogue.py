@@ -7,9 +7,9 @@ Adding an estimator to the comparison is one :class:`Entry` in :data:`CATALOGUE`
 An entry names the estimator, builds a fresh one for a node (``make(dist)``; called once per node
 name, so state such as a moving average lives as long as the comparison), and says which distributions
 it is meant for and how many draws it needs; whether it is biased by design is the estimator class's
-``biased`` flag. An estimator that refuses a node all the same
-is reported with its own message: "not applicable" where its ``check`` raises
-:class:`~scgrad.ScgradError`, "failed" where building its surrogate terms does.
+``biased`` flag. An estimator that refuses a node all the same (a :class:`~scgrad.ScgradError`, from
+its ``check`` or while its surrogate terms are built) is reported as "not applicable" with its own
+message; any other exception as "failed", with the traceback.
 """
 
 from __future__ import annotations

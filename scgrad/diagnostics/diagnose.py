@@ -6,33 +6,42 @@ import io
 from dataclasses import dataclass
 
 import torch
+import torch.distributions as D
 from rich.console import Console, Group
 from rich.text import Text
+from tqdm import tqdm
 
 from scgrad.diagnostics.assignment import Assignment, applicable, sites
 from scgrad.diagnostics.audit import Audit, audit
 from scgrad.diagnostics.catalogue import CATALOGUE, Entry
+from scgrad.diagnostics.failure import failures, relaxed_hint, summary, user_traceback
 from scgrad.diagnostics.measure import Measurement, cost_elements, estimate, exact_gradient, measure
-from scgrad.diagnostics.recommend import recommend
+from scgrad.diagnostics.recommend import recommend, usage
 from scgrad.diagnostics.table import estimator_table
 from scgrad.errors import ScgradError
+
+PROGRESS_AFTER = 3.0
+"""Seconds after which a diagnosis shows a progress bar (on stderr)."""
 
 
 @dataclass(frozen=True)
 class Row:
     """One estimator's line in a :class:`Diagnosis`.
 
-    ``measurement`` is ``None`` when the estimator could not be run on the program; ``note`` then says why.
+    ``measurement`` is ``None`` when the estimator could not be run on the program; ``note`` then says
+    why: "not applicable" where it refused the program (its :class:`~scgrad.ScgradError`), "failed"
+    where running it raised anything else, whose ``traceback`` (from the program's frames on) is kept.
     """
 
     estimator: str
     biased: bool
     measurement: Measurement | None
     note: str | None = None
+    traceback: str | None = None
 
     def summary(self) -> dict:
         """The row as plain numbers (no tensors), with the keys the estimator table reads."""
-        out = {"estimator": self.estimator, "biased": self.biased, "note": self.note}
+        out = {"estimator": self.estimator, "biased": self.biased, "note": self.note, "traceback": self.traceback}
         m = self.measurement
         if m is not None:
             out.update(bias=m.bias, bias_stderr=m.bias_stderr, bias_detected=m.bias_detected, variance=m.variance,
@@ -47,6 +56,7 @@ class Diagnosis:
     Attributes:
         rows: one :class:`Row` per estimator, in the order tried.
         recommendation: the name of the unbiased estimator with the least variance per second, or ``None``.
+        usage: the code that puts the recommended estimator on the program's nodes, or ``None``.
         exact_gradient: the exact gradient (flat) where the program could be enumerated, else ``None``.
         exact_note: why the bias is unknown, or ``None``.
         repeats: the estimates behind each row.
@@ -60,6 +70,7 @@ class Diagnosis:
     exact_note: str | None
     repeats: int
     audit: Audit | None = None
+    usage: str | None = None
 
     def __getitem__(self, name: str) -> Row:
         for row in self.rows:
@@ -71,14 +82,16 @@ class Diagnosis:
         title = f"scgrad.diagnose: {self.repeats} gradient estimates per estimator"
         if self.exact_note:
             title += f" (bias unknown: {self.exact_note})"
-        table = estimator_table(title, [row.summary() for row in self.rows], self.recommendation)
-        if self.audit is None:
-            return table
-        lines = [Text(str(self.audit))]
-        if not self.audit.ok and self.recommendation is not None:
-            lines.append(Text(f"WARNING: the program fails the audit; the recommendation ({self.recommendation}) "
+        rows = [row.summary() for row in self.rows]
+        parts = [] if self.audit is None else [Text(str(self.audit))]
+        if self.audit is not None and not self.audit.ok and self.recommendation is not None:
+            parts.append(Text(f"WARNING: the program fails the audit; the recommendation ({self.recommendation}) "
                               f"assumes the contract the findings above break."))
-        return Group(*lines, table)
+        parts.append(estimator_table(title, rows, self.recommendation))
+        parts += [Text(f"failure of {', '.join(names)}:\n{text}") for names, text in failures(rows)]
+        if self.usage is not None:
+            parts.append(Text(f"recommended: {self.recommendation}; in your program:\n{self.usage}"))
+        return Group(*parts)
 
     def __str__(self) -> str:
         console = Console(file=io.StringIO(), width=140, color_system=None)
@@ -86,8 +99,17 @@ class Diagnosis:
         return console.file.getvalue()
 
 
+def audit_or_note(program, *args) -> Audit:
+    """:func:`scgrad.audit` of every node; where the audit itself raises, an :class:`Audit` that says it
+    audited nothing and why (so that the measurements still run)."""
+    try:
+        return audit(program, *args, every_node=True)
+    except Exception as error:  # noqa: BLE001 -- the audit re-runs the program at values it may not take
+        return Audit(notes=[f"the audit raised {summary(error)}."], replays=False)
+
+
 def diagnose(program, *args, params, estimators: list[Entry] | None = None, repeats: int = 100,
-             warmup: int = 10, seed: int = 0) -> Diagnosis:
+             warmup: int = 10, seed: int = 0, progress: bool = True) -> Diagnosis:
     """Measure each estimator's gradient of ``params`` on ``program(*args)`` and recommend one.
 
     Each estimator (a :class:`~scgrad.diagnostics.catalogue.Entry`) replaces the estimator of the
@@ -97,8 +119,13 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
     the exact gradient (by enumeration; unknown where a node can be neither enumerated nor is
     continuous-free), the variance (trace of the covariance), the signal-to-noise ratio, milliseconds
     and cost evaluations per step. The recommendation is the least ``variance * ms_per_step`` among
-    estimators that are unbiased by design and showed no bias. First, :func:`scgrad.audit` checks the
-    program against the contract the surrogate relies on; its findings are printed above the table.
+    estimators that are unbiased by design and showed no bias, given with the code that uses it. First,
+    :func:`scgrad.audit` checks the program against the contract the surrogate relies on; its findings
+    are printed above the table.
+
+    An estimator that refuses the program (:class:`~scgrad.ScgradError`) is reported as not applicable,
+    with its reason; one that raises anything else (a relaxation handing a simplex vector to a program
+    that indexes with the value, say) as failed, with the traceback: neither ends the diagnosis.
 
     Args:
         program, args: the program and its positional arguments, as for :func:`scgrad.surrogate`.
@@ -109,6 +136,7 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
         repeats: estimates per estimator (at least 2).
         warmup: calls before measuring, for estimators with state.
         seed: seeds torch's generator for the run; the caller's random state is restored afterwards.
+        progress: show a progress bar (on stderr) once the run has taken more than ``PROGRESS_AFTER`` seconds.
     """
     params = list(params)
     if repeats < 2:
@@ -117,21 +145,29 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
         raise ScgradError("diagnose: params must be a non-empty list of tensors that require grad, e.g. model.parameters().")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        checked = audit(program, *args, every_node=True)
+        checked = audit_or_note(program, *args)
         found = sites(program, *args)
         reference = cost_elements(program, *args)
         exact, exact_note = exact_gradient(program, args, params)
+        tried = CATALOGUE if estimators is None else estimators
         rows = []
-        for entry in CATALOGUE if estimators is None else estimators:
-            reason = applicable(entry, found)
-            if reason is None:
-                rows.append(_diagnose_one(entry, program, args, params, repeats, warmup, reference, exact))
-            elif estimators is not None:
-                rows.append(Row(entry.name, entry.biased, None, f"not applicable: {reason}"))
-    return Diagnosis(rows, recommend(row.summary() for row in rows), exact, exact_note, repeats, checked)
+        with tqdm(tried, desc="scgrad.diagnose", unit="estimator", delay=PROGRESS_AFTER, leave=False,
+                  disable=not progress) as bar:
+            for entry in bar:
+                bar.set_postfix_str(entry.name, refresh=False)
+                reason = applicable(entry, found)
+                if reason is None:
+                    rows.append(_diagnose_one(entry, program, args, params, repeats, warmup, reference, exact, found))
+                elif estimators is not None:
+                    rows.append(Row(entry.name, entry.biased, None, f"not applicable: {reason}"))
+    best = recommend(row.summary() for row in rows)
+    chosen = next((entry for entry in tried if entry.name == best), None)
+    code = None if chosen is None else usage(chosen, [name for name, dist in found.items() if chosen.applies(dist)])
+    return Diagnosis(rows, best, exact, exact_note, repeats, checked, code)
 
 
-def _diagnose_one(entry: Entry, program, args, params, repeats, warmup, reference, exact_gradient) -> Row:
+def _diagnose_one(entry: Entry, program, args, params, repeats, warmup, reference, exact_gradient,
+                  found: dict[str, D.Distribution]) -> Row:
     assignment = Assignment(entry)
     try:
         assignment.prepare(program, *args)
@@ -142,5 +178,8 @@ def _diagnose_one(entry: Entry, program, args, params, repeats, warmup, referenc
                 estimate(program, args, params, fit)
             measurement = measure(program, args, params, repeats, reference, exact_gradient, fit)
     except ScgradError as error:
-        return Row(entry.name, entry.biased, None, f"failed: {error}")
+        return Row(entry.name, entry.biased, None, f"not applicable: {error}")
+    except Exception as error:  # noqa: BLE001 -- one estimator's fault must not end the diagnosis
+        note = f"failed: {summary(error)}{relaxed_hint(entry, found)}"
+        return Row(entry.name, entry.biased, None, note, user_traceback(error))
     return Row(entry.name, entry.biased, measurement)

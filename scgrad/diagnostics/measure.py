@@ -11,6 +11,7 @@ import torch
 from scgrad.core.runtime import Handler, Message
 from scgrad.program import surrogate
 from scgrad.diagnostics.exact import exact
+from scgrad.diagnostics.failure import summary
 from scgrad.errors import ScgradError
 
 BIAS_LIMIT = 3.0  # standard errors of the mean's distance from the exact gradient
@@ -69,11 +70,14 @@ class Measurement:
 
 def exact_gradient(program, args: tuple, params: list[torch.Tensor]):
     """``(gradient, None)``: the exact gradient of ``params`` (flat) by enumeration; or ``(None, reason)``
-    where the program has a node that cannot be enumerated (then the gradient would not be exact)."""
+    where the program has a node that cannot be enumerated (then the gradient would not be exact), or
+    where the program raised when given the enumerated outcomes (its error is the reason)."""
     try:
         objective = exact(program, *args)
     except ScgradError as error:
         return None, str(error)
+    except Exception as error:  # noqa: BLE001 -- a program written for samples may not take enumerated outcomes
+        return None, f"the program raised {summary(error)} on the enumerated outcomes"
     if objective.continuous:
         return None, f"node(s) {list(objective.continuous)} cannot be enumerated"
     grads = torch.autograd.grad(objective.loss, params, allow_unused=True, materialize_grads=True)
