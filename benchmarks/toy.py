@@ -87,14 +87,14 @@ def plot(results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     targets = list(results)
-    fig, axes = plt.subplots(2, len(targets), figsize=(6 * len(targets), 7), squeeze=False)
+    fig, axes = plt.subplots(2, len(targets), figsize=(6 * len(targets) + 2, 7), squeeze=False)
     for column, target in enumerate(targets):
         for name, record in results[target].items():
             axes[0, column].plot(record["step"], record["theta"], label=name)
             axes[1, column].plot(record["step"], record["log_variance"], label=name)
         axes[0, column].set(title=f"t = {target}", ylabel="θ = P(b = 1)", ylim=(-0.02, 1.02))
         axes[1, column].set(xlabel="step", ylabel="log variance of the gradient")
-    axes[0, 0].legend()
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))  # outside the data
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -17,9 +17,17 @@ def save(state: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
+LAZY = [torch.nn.parameter.UninitializedParameter, torch.nn.parameter.UninitializedBuffer]
+"""What a lazy module (``nn.LazyLinear``) not yet run holds: allowed in a checkpoint, which may be
+written before an estimator's lazy network has seen its first input."""
+
+
 def load(path: Path) -> dict | None:
     """What :func:`save` wrote at ``path``, or ``None`` if there is nothing."""
-    return torch.load(path, weights_only=True) if path.exists() else None
+    if not path.exists():
+        return None
+    with torch.serialization.safe_globals(LAZY):
+        return torch.load(path, weights_only=True)
 
 
 def write_text(text: str, path: Path) -> None:
