@@ -57,17 +57,22 @@ def gradient_and_hvp(loss, params, direction):
     return [g.detach() for g in grads], hvp
 
 
+def assert_same_to_second_order(loss, truth, params):
+    """Equal value, gradient and Hessian-vector product (in a random direction)."""
+    torch.testing.assert_close(loss, truth, rtol=1e-10, atol=1e-12)
+    direction = [torch.randn_like(p) for p in params]
+    grads, hvp = gradient_and_hvp(loss, params, direction)
+    true_grads, true_hvp = gradient_and_hvp(truth, params, direction)
+    for ours, theirs in zip([*grads, *hvp], [*true_grads, *true_hvp]):
+        torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("length", [2, 4, 12, 30])
 def test_hmm_enumerate_matches_forward_algorithm(length):
     params, observed = hmm(length)
     objective = scgrad.surrogate(hmm_program, *params, observed)
     truth = hmm_forward(*params, observed)
-    torch.testing.assert_close(objective.loss, truth, rtol=1e-10, atol=1e-12)
-    direction = [torch.randn_like(p) for p in params]
-    grads, hvp = gradient_and_hvp(objective.loss, params, direction)
-    true_grads, true_hvp = gradient_and_hvp(truth, params, direction)
-    for ours, theirs in zip([*grads, *hvp], [*true_grads, *true_hvp]):
-        torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert_same_to_second_order(objective.loss, truth, params)
 
 
 @pytest.mark.parametrize("length", [5, 9, 30])
@@ -125,12 +130,7 @@ def test_tree_matches_downward_recursion(depth):
     params = [root, *child]
     objective = scgrad.surrogate(tree_program, root, child, leaf_cost, depth)
     truth = tree_downward(root, child, leaf_cost, depth)
-    torch.testing.assert_close(objective.loss, truth, rtol=1e-10, atol=1e-12)
-    direction = [torch.randn_like(p) for p in params]
-    grads, hvp = gradient_and_hvp(objective.loss, params, direction)
-    true_grads, true_hvp = gradient_and_hvp(truth, params, direction)
-    for ours, theirs in zip([*grads, *hvp], [*true_grads, *true_hvp]):
-        torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-12)
+    assert_same_to_second_order(objective.loss, truth, params)
     result = exact(tree_program, root, child, leaf_cost, depth)
     torch.testing.assert_close(result.loss, truth, rtol=1e-10, atol=1e-12)
 
