@@ -16,8 +16,8 @@ from scgrad.compare.train import Settings, train
 from scgrad.diagnostics.assignment import applicable, sites
 from scgrad.diagnostics.diagnose import audit_or_note
 from scgrad.diagnostics.catalogue import Entry
-from scgrad.diagnostics.failure import relaxed_hint, summary, user_traceback
-from scgrad.diagnostics.recommend import recommend, usage
+from scgrad.diagnostics.failure import failed
+from scgrad.diagnostics.recommend import recommend, recommended_usage
 from scgrad.errors import ScgradError
 
 CONFIG, RESULTS, REPORT, HTML = "config.json", "results.json", "report.md", "report.html"
@@ -87,19 +87,16 @@ def compare(problem: Problem, entries: Sequence[Entry], settings: Settings, out:
             rows[entry.name] = _row(entry, None, f"{refused}: {error}")
         except Exception as error:  # noqa: BLE001 -- one estimator's fault must not end the others' runs
             where = "" if step is None else f" after step {step}"
-            note = f"failed{where}: {summary(error)}{relaxed_hint(entry, found)}"
-            rows[entry.name] = _row(entry, None, note, user_traceback(error))
+            rows[entry.name] = _row(entry, None, *failed(error, entry, found, where))
         else:
             rows[entry.name] = _row(entry, checkpoint.load(path), None)
     ordered = [rows[entry.name] for entry in entries if entry.name in rows]
 
     best = recommend(ordered)
-    chosen = next((entry for entry in entries if entry.name == best), None)
-    served = [name for name, dist in found.items() if chosen is not None and chosen.applies(dist)]
     results = {"problem": problem.name, "setup": setup, "settings": vars(settings),
                "objective_label": problem.objective_label,
                "audit": {"ok": checked.ok, "findings": checked.findings, "notes": checked.notes, "text": str(checked)},
-               "recommendation": best, "usage": None if chosen is None else usage(chosen, served),
+               "recommendation": best, "usage": recommended_usage(best, entries, found),
                "estimators": ordered}
     checkpoint.write_json(results, out / RESULTS)
     plot(results, out)

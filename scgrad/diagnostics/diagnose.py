@@ -14,9 +14,9 @@ from tqdm import tqdm
 from scgrad.diagnostics.assignment import Assignment, applicable, sites
 from scgrad.diagnostics.audit import Audit, audit
 from scgrad.diagnostics.catalogue import CATALOGUE, Entry
-from scgrad.diagnostics.failure import failures, relaxed_hint, summary, user_traceback
+from scgrad.diagnostics.failure import failed, failures, summary
 from scgrad.diagnostics.measure import Measurement, cost_elements, estimate, exact_gradient, measure
-from scgrad.diagnostics.recommend import recommend, usage
+from scgrad.diagnostics.recommend import recommend, recommended_usage
 from scgrad.diagnostics.table import estimator_table
 from scgrad.errors import ScgradError
 
@@ -161,9 +161,7 @@ def diagnose(program, *args, params, estimators: list[Entry] | None = None, repe
                 elif estimators is not None:
                     rows.append(Row(entry.name, entry.biased, None, f"not applicable: {reason}"))
     best = recommend(row.summary() for row in rows)
-    chosen = next((entry for entry in tried if entry.name == best), None)
-    code = None if chosen is None else usage(chosen, [name for name, dist in found.items() if chosen.applies(dist)])
-    return Diagnosis(rows, best, exact, exact_note, repeats, checked, code)
+    return Diagnosis(rows, best, exact, exact_note, repeats, checked, recommended_usage(best, tried, found))
 
 
 def _diagnose_one(entry: Entry, program, args, params, repeats, warmup, reference, exact_gradient,
@@ -180,6 +178,5 @@ def _diagnose_one(entry: Entry, program, args, params, repeats, warmup, referenc
     except ScgradError as error:
         return Row(entry.name, entry.biased, None, f"not applicable: {error}")
     except Exception as error:  # noqa: BLE001 -- one estimator's fault must not end the diagnosis
-        note = f"failed: {summary(error)}{relaxed_hint(entry, found)}"
-        return Row(entry.name, entry.biased, None, note, user_traceback(error))
+        return Row(entry.name, entry.biased, None, *failed(error, entry, found))
     return Row(entry.name, entry.biased, measurement)

@@ -203,9 +203,9 @@ def exact(program, *args, **kwargs) -> Exact:
     such nodes together): for those, ``exact`` is right for any program. Past that budget, the program's
     scalar nodes (one element, no draws: a chain's steps, a global latent) are enumerated by contraction
     instead (``Enumerate``, summed one node at a time): one element meets the per-element contract
-    whatever its costs do with it, as long as they count dims from the right. Larger nodes are enumerated element by element in parallel: a cost element
-    must depend on its own elements only (reductions that
-    can be seen are refused; :attr:`Exact.per_element` lists the nodes). If a cost combines the
+    whatever its costs do with it, as long as they count dims from the right. Larger nodes are
+    enumerated element by element in parallel: a cost element must depend on its own elements only
+    (reductions that can be seen are refused; :attr:`Exact.per_element` lists the nodes). If a cost combines the
     ``num_samples`` draws of such a node, the run is repeated with a dim per draw
     (``Enumerate(each_draw=True)``). The program must have no side effects outside scgrad.
 

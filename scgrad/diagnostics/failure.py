@@ -32,6 +32,13 @@ def relaxed_hint(entry: Entry, found: dict[str, D.Distribution]) -> str:
             f" (nodes {names} get relaxed values, e.g. simplex vectors, not samples)")
 
 
+def failed(error: BaseException, entry: Entry, found: dict[str, D.Distribution],
+           where: str = "") -> tuple[str, str]:
+    """The ``(note, traceback)`` of a row whose estimator raised ``error`` (not a refusal): ``failed``,
+    ``where`` (e.g. " after step 3"), the one-line summary and :func:`relaxed_hint`."""
+    return f"failed{where}: {summary(error)}{relaxed_hint(entry, found)}", user_traceback(error)
+
+
 def user_traceback(error: BaseException) -> str:
     """The traceback of ``error`` from its first frame outside scgrad on (the program that raised it),
     or the whole of it where every frame is scgrad's own (a fault of scgrad: nothing is hidden then)."""

@@ -50,6 +50,15 @@ def usage(entry: Entry, nodes: Sequence[str] = ()) -> str:
     return "\n".join(f"scgrad.sample({json.dumps(name)}, dist, {code})" for name in nodes)
 
 
+def recommended_usage(best: str | None, entries: Sequence[Entry], found: Mapping) -> str | None:
+    """:func:`usage` of the entry named ``best`` on the nodes ``found`` (name -> distribution) it is meant
+    for; ``None`` where there is no recommendation."""
+    chosen = next((entry for entry in entries if entry.name == best), None)
+    if chosen is None:
+        return None
+    return usage(chosen, [name for name, dist in found.items() if chosen.applies(dist)])
+
+
 def _made(make) -> ast.expr | None:
     """The expression ``make`` returns, parsed from its file; ``None`` where that is not one expression."""
     try:

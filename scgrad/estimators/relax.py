@@ -163,11 +163,13 @@ class REBAR(_GivenOutcome):
         self.eta = nn.Parameter(torch.tensor(float(eta)))
 
     def controls(self, node, view, perturbed, downstream):
-        return _relaxed_costs(self, node, view, perturbed, downstream)
+        return _relaxed_costs(self, node, view, perturbed, downstream, self.stack_evaluations)
 
 
-def _relaxed_costs(estimator, node, view, perturbed, downstream) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """REBAR's control ``η f(σ_λ(z))`` at each of the ``perturbed`` logits, by re-running the program."""
+def _relaxed_costs(estimator, node, view, perturbed, downstream,
+                   stacked: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """REBAR's control ``η f(σ_λ(z))`` at each of the ``perturbed`` logits, by re-running the program
+    (once with the values ``stacked``, else once per value); ``estimator`` has the ``temperature`` and ``eta``."""
     if downstream.evaluate_many is None:
         raise ScgradError(
             f"node {node.name!r}: {type(estimator).__name__} re-runs the program at relaxed values; build the "
@@ -175,7 +177,7 @@ def _relaxed_costs(estimator, node, view, perturbed, downstream) -> list[tuple[t
         )
     temperature = estimator.temperature()
     evaluations = downstream.evaluate_many(
-        [view.relax(z, temperature) for z in perturbed], stacked=estimator.stack_evaluations, redraw=relaxed(temperature)
+        [view.relax(z, temperature) for z in perturbed], stacked=stacked, redraw=relaxed(temperature)
     )
     return [(estimator.eta * cost, estimator.eta * objective) for cost, objective in evaluations]
 
@@ -211,7 +213,6 @@ class RELAX(_GivenOutcome):
         self.net = default_control() if control is None else control
         self.needs_evaluation = relaxed_cost
         if relaxed_cost:
-            self.stack_evaluations = False
             self.temperature = Temperature(temperature, learnable=True)
             self.eta = nn.Parameter(torch.tensor(float(eta)))
 
@@ -219,5 +220,5 @@ class RELAX(_GivenOutcome):
         learned = [apply_control(self.net, node, z) for z in perturbed]
         if not self.needs_evaluation:
             return [(control, control.mean()) for control in learned]
-        rebar = _relaxed_costs(self, node, view, perturbed, downstream)
+        rebar = _relaxed_costs(self, node, view, perturbed, downstream, stacked=False)
         return [(cost + control, objective + control.mean()) for (cost, objective), control in zip(rebar, learned)]
