@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from scgrad import diagnostics, distributed, distributions, rl
 from scgrad.baselines import VIMCO, Baseline, BatchAverage, Critic, LeaveOneOut, MovingAverage, Prediction
 from scgrad.core.handlers import block, override_estimators, substitute
+from scgrad.core.markov import markov
 from scgrad.core.primitives import cost, sample
 from scgrad.core.provenance import provenance
 from scgrad.core.objective import Objective
@@ -89,6 +90,7 @@ __all__ = [
     "diagnostics",
     "distributed",
     "distributions",
+    "markov",
     "override_estimators",
     "provenance",
     "rl",

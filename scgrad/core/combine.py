@@ -23,7 +23,7 @@ import torch
 
 from scgrad.core.batched_log_prob import fill_log_probs
 from scgrad.core.dependencies import Dependencies
-from scgrad.core.enumeration import enumerated_factors, expectation, weighting
+from scgrad.core.enumeration import enumerated_factors, expectation, target_marks, weighting
 from scgrad.core.first_order import first_order_only
 from scgrad.core.graph import Graph
 from scgrad.core.magic_box import magic_box
@@ -58,8 +58,8 @@ def build_objective(graph: Graph, replay=None) -> Objective:
             scored.append((node, part.score))
         if part.baseline is not None:
             based.append(node)
-    factors, enum_dims = enumerated_factors(nodes, parts)
-    combine = _Combiner(deps, scored, factors, enum_dims)
+    factors, labels = enumerated_factors(nodes, parts)
+    combine = _Combiner(deps, scored, factors, labels, downstream)
     boxes = _MagicBoxes()
 
     cost_terms = combine.terms(
@@ -152,8 +152,14 @@ class _Term:
 class _Combiner:
     """Builds one kind of surrogate term for many targets, stacked by shape where nothing is enumerated."""
 
-    def __init__(self, deps: Dependencies, scored, factors, enum_dims):
-        self.deps, self.scored, self.factors, self.enum_dims = deps, scored, factors, enum_dims
+    def __init__(self, deps: Dependencies, scored, factors, labels, downstream: dict):
+        self.deps, self.scored, self.factors, self.labels, self.downstream = deps, scored, factors, labels, downstream
+
+    def _marks(self, target) -> frozenset:
+        """Whose outcomes the target's term may vary along; asked only where a markov loop shares a dim."""
+        if not self.labels.recycled:
+            return frozenset()
+        return target_marks(target, self.deps, self.scored, self.downstream)
 
     def terms(self, targets, shape_of, label_of, build) -> list[_Term]:
         """One :class:`_Term` per group: ``build(group, upstream scores)``, stacked over the group's targets.
@@ -165,7 +171,8 @@ class _Combiner:
         weights: dict = {}
         for target in targets:
             shape = shape_of(target)
-            weight = weighting(target, shape, self.factors, self.deps, label_of(target)) if self.factors else None
+            weight = (weighting(target, shape, self._marks(target), self.factors, self.labels, self.deps, label_of(target))
+                      if self.factors else None)
             key = shape if weight is None else id(target)
             weights[key] = weight
             groups.setdefault(key, []).append(target)
@@ -177,7 +184,7 @@ class _Combiner:
             if weights[key] is None:
                 out.append(_Term.of(group, built))
             else:
-                expected = expectation(built, weights[key], self.enum_dims, shape, label_of(group[0]), self.factors)
+                expected = expectation(built, *weights[key], shape, label_of(group[0]))
                 out.append(_Term(group, expected))
         return out
 

@@ -21,21 +21,25 @@ MAX_INTERMEDIATE = 2**27
 """The most elements of one tensor a contraction may make (1 GiB in float64)."""
 
 
-def contract(tensors: list[torch.Tensor], label: str) -> torch.Tensor:
+def contract(tensors: list[torch.Tensor], label: str, labels: list | None = None) -> torch.Tensor:
     """``math.prod(tensors).sum()``, the tensors broadcast from the right, without forming the product.
 
-    ``label`` names the sum for the error raised when even the best order would make a tensor of more
-    than :data:`MAX_INTERMEDIATE` elements.
+    ``labels``: per tensor, one hashable label per dim; dims of one label are one index of the sum
+    (those of size 1 are left out). ``None`` labels each dim by its position from the right, which is
+    broadcasting. ``label`` names the sum for the error raised when even the best order would make a
+    tensor of more than :data:`MAX_INTERMEDIATE` elements.
     """
-    if len(tensors) <= 2:  # nothing to plan: one product, summed
+    if labels is None:
+        labels = [tuple(range(-t.dim(), 0)) for t in tensors]
+    if len(tensors) <= 2 and _broadcasts(tensors, labels):  # nothing to plan: one product, summed
         return math.prod(tensors).sum()
     dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors))  # as the product would
-    rank = max(t.dim() for t in tensors)
+    symbols: dict = {}
     operands, subscripts = [], []
-    for tensor in tensors:
+    for tensor, names in zip(tensors, labels):
         kept = [d for d in range(tensor.dim()) if tensor.shape[d] > 1]
         operands.append(tensor.to(dtype).reshape([tensor.shape[d] for d in kept]))
-        subscripts.append("".join(opt_einsum.get_symbol(rank - tensor.dim() + d) for d in kept))
+        subscripts.append("".join(symbols.setdefault(names[d], opt_einsum.get_symbol(len(symbols))) for d in kept))
     equation = ",".join(subscripts) + "->"
     path, info = opt_einsum.contract_path(equation, *operands, optimize="auto")
     if info.largest_intermediate > MAX_INTERMEDIATE:
@@ -47,3 +51,13 @@ def contract(tensors: list[torch.Tensor], label: str) -> torch.Tensor:
             f"depend on fewer nodes."
         )
     return opt_einsum.contract(equation, *operands, optimize=path, backend="torch")
+
+
+def _broadcasts(tensors, labels) -> bool:
+    """Whether broadcasting from the right pairs the same labels (each position holds one label of size > 1)."""
+    seen: dict = {}
+    for tensor, names in zip(tensors, labels):
+        for d, size in enumerate(tensor.shape):
+            if size > 1 and seen.setdefault(d - tensor.dim(), names[d]) != names[d]:
+                return False
+    return True

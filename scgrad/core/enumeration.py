@@ -4,28 +4,59 @@ refusals of targets that enumeration cannot serve (reduced over a node's element
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
 from scgrad.core.contraction import contract
 from scgrad.core.dependencies import Dependencies
+from scgrad.core.labels import DimLabels
+from scgrad.core.provenance import outcome_marks
 from scgrad.core.shapes import has_dim
 from scgrad.errors import CombinedDrawsError, ScgradError
 
 
-def enumerated_factors(nodes, parts) -> tuple[list, tuple]:
-    """``(factors, enum_dims)``: each enumerated log-prob as ``(node, log_prob, its enumeration dims)``, and
-    every enumeration dim in use; ``([], ())`` when nothing is enumerated."""
+class Factor(NamedTuple):
+    """One enumerated log-probability: its node, the tensor, a label per dim (see :mod:`~scgrad.core.labels`),
+    the enumerated outcomes it varies along (``varies``) and those among them that are its node's own (``own``)."""
+
+    node: object
+    log_prob: torch.Tensor
+    dims: tuple
+    varies: frozenset
+    own: frozenset
+
+
+def enumerated_factors(nodes, parts) -> tuple[list, DimLabels | None]:
+    """``(factors, labels)``: each enumerated log-prob as a :class:`Factor`, and the :class:`DimLabels` of
+    the graph; ``([], None)`` when nothing is enumerated."""
     if not any(parts[n.name].enumerated or n.enum_dims for n in nodes):
-        return [], ()
+        return [], None
     refuse_unweighted_extras(nodes, parts)
-    enum_dims = tuple(sorted({d for n in nodes for d in n.enum_dims}))
-    found = [
-        (node, log_prob, frozenset(d for d in enum_dims if has_dim(log_prob.shape, d)))
-        for node in nodes
-        for log_prob in parts[node.name].enumerated
-    ]
-    return found, enum_dims
+    labels = DimLabels(nodes)
+    found = []
+    for node in nodes:
+        marks = outcome_marks(node.upstream) | {node.name} if labels.recycled else frozenset()
+        for log_prob in parts[node.name].enumerated:
+            dims = labels.of(log_prob.shape, marks, f"the log-prob of node {node.name!r}")
+            varies = frozenset(label for label in dims if label[1] is not None)
+            found.append(Factor(node, log_prob, dims, varies, frozenset(label for label in varies if label[1] == node.name)))
+    return found, labels
+
+
+def target_marks(target, deps: Dependencies, scored, downstream: dict) -> frozenset:
+    """The nodes whose outcomes a surrogate term of ``target`` (a cost, or a node's baseline) may vary along:
+    its own provenance's, those of the score-function nodes upstream of it, and for a baseline, those of
+    the costs it is computed from."""
+    marks = outcome_marks(target.upstream)
+    for node, _ in scored:
+        if node is not target and deps.upstream(target, node):
+            marks |= outcome_marks(node.upstream)
+    below = downstream.get(target)
+    if below is not None and below.sites is not None:
+        for site in below.sites():
+            marks |= outcome_marks(site.upstream)
+    return marks
 
 
 def refuse_unweighted_extras(nodes, parts) -> None:
@@ -45,34 +76,35 @@ def refuse_unweighted_extras(nodes, parts) -> None:
             )
 
 
-def weighting(target, shape, factors, deps: Dependencies, label: str) -> list | None:
-    """The enumerated log-probabilities that weight ``target``'s elements, or ``None``.
+def weighting(target, shape, marks: frozenset, factors, labels: DimLabels, deps: Dependencies, label: str):
+    """``(dims, chosen)``: a label per dim of ``target``'s term, and the factors (:class:`Factor`) that weight it, or ``None``.
 
-    The enumeration dims summed are those the target varies along: through a node's value, a value
-    computed from it, or a shape broadcast against one. Each such dim is weighted by its node's
-    log-probability, and so are the dims that log-probability itself varies along (the parents of a
-    conditional node: an enumerated value is constant along its parents' dims, and its log-probability
-    carries them), until every dim summed carries its node's weight: the weights are then a joint
-    distribution over the nodes summed, and a node whose dims are not summed takes no part. A target
-    that depends on an enumerated node whose dims are not summed (a rank too low for the layout
-    included) was reduced over them, which mixes outcomes: refused.
+    The enumerated outcomes summed are those the target varies along: through a node's value, a value
+    computed from it, or a shape broadcast against one. Each such node's log-probability weights the
+    term, and so do the log-probabilities of the nodes whose outcomes that one varies along (the
+    parents of a conditional node: an enumerated value is constant along its parents' dims, and its
+    log-probability carries them), until every outcome summed carries its node's weight: the weights
+    are then a joint distribution over the nodes summed, and a node whose outcomes are not summed takes
+    no part. A target that depends on an enumerated node whose outcomes are not summed (a rank too low
+    for the layout included) was reduced over them, which mixes outcomes: refused. ``marks``: the nodes
+    whose outcomes the term may vary along (see :func:`target_marks`; read where a markov loop shares a dim).
     """
-    summed = {d for _, _, dims in factors for d in dims if has_dim(shape, d)}
+    dims = labels.of(shape, marks, label)
+    summed = {dim for dim in dims if dim[1] is not None}
     chosen: list = []
     grew = True
     while grew:
         grew = False
         for factor in factors:
-            node, _, dims = factor
-            if all(factor is not c for c in chosen) and dims & set(node.enum_dims) & summed:
+            if all(factor is not c for c in chosen) and factor.own & summed:
                 chosen.append(factor)
-                summed |= dims
+                summed |= factor.varies
                 grew = True
-    for node, log_prob, dims in factors:
-        lacking = [d for d in dims & set(node.enum_dims) if d not in summed]
-        if lacking and deps.upstream(target, node):
-            _refuse_reduced(label, shape, node, log_prob, lacking, deps)
-    return [log_prob for _, log_prob, _ in chosen] or None
+    for factor in factors:
+        lacking = [dim for dim, _ in factor.own - summed]
+        if lacking and deps.upstream(target, factor.node):
+            _refuse_reduced(label, shape, factor.node, factor.log_prob, lacking, deps)
+    return (dims, chosen) if chosen else None
 
 
 def _refuse_reduced(label: str, shape, node, log_prob, dims, deps: Dependencies) -> None:
@@ -93,34 +125,48 @@ def _refuse_reduced(label: str, shape, node, log_prob, dims, deps: Dependencies)
     )
 
 
-def expectation(value, log_probs, enum_dims, shape, label: str, factors) -> torch.Tensor:
-    """Mean of ``value`` over its elements, with enumeration dims summed under ``exp(sum(log_probs))``.
+def expectation(value, dims, chosen, shape, label: str) -> torch.Tensor:
+    """Mean of ``value`` over its elements, its enumerated outcomes summed under the factors ``chosen``.
 
-    The plain formula is ``(value * sum(log_probs).exp()).sum(enum_dims).mean()``, which holds every joint
-    outcome of the nodes at once; the same number is contracted here one dim at a time, in the order
-    ``opt_einsum`` plans (:func:`contract`), so that time and memory follow the graph's treewidth.
+    ``dims`` labels the dims of ``value`` (of the target's ``shape``). The plain formula is
+    ``(value * sum(log_probs).exp()).sum(enum_dims).mean()``, which holds every joint outcome of the nodes
+    at once; the same number is contracted here one dim at a time, in the order ``opt_einsum`` plans
+    (:func:`contract`), so that time and memory follow the graph's treewidth. Batch dims are shared by
+    position and averaged; enumerated ones by their node (see :mod:`~scgrad.core.labels`).
     """
-    try:
-        joint = torch.broadcast_shapes(value.shape, *(lp.shape for lp in log_probs))
-    except RuntimeError:
-        nodes = sorted({node.name for node, log_prob, _ in factors if any(log_prob is lp for lp in log_probs)})
-        raise ScgradError(
-            f"{label} has shape {tuple(shape)}, which does not broadcast against the log-probabilities of the "
-            f"enumerated node(s) {nodes} it depends on ({', '.join(str(tuple(lp.shape)) for lp in log_probs)}), "
-            f"whose outcomes lie on dims {sorted(enum_dims)}. Compute the cost from the node's value with torch "
-            f"operations that broadcast (elementwise, indexing with the value), keeping the node's batch dims, "
-            f"or use an estimator other than Enumerate."
-        ) from None
-    for dim in range(-len(joint), 0):
-        if dim not in enum_dims and joint[dim] > 1 and not has_dim(shape, dim):
-            nodes = sorted({node.name for node, log_prob, _ in factors if has_dim(log_prob.shape, dim)})
+    operands = [(value, dims)] + [(factor.log_prob, factor.dims) for factor in chosen]
+    sizes: dict = {}
+    for tensor, labels in operands:
+        for size, dim in zip(tensor.shape, labels):
+            if size > 1 and sizes.setdefault(dim, size) != size:
+                _refuse_unbroadcastable(label, shape, chosen)
+    batch = {position: size for (position, owner), size in sizes.items() if owner is None}
+    for position in batch:
+        if not has_dim(shape, position):
+            nodes = sorted({f.node.name for f in chosen if has_dim(f.log_prob.shape, position)})
+            widest = {}
+            for (at, _), size in sizes.items():
+                widest[at] = max(widest.get(at, 1), size)
+            joint = tuple(widest.get(at, 1) for at in range(min(widest), 0))
             raise CombinedDrawsError(
                 f"{label} has shape {tuple(shape)} but the enumerated node(s) {nodes} it depends on have batch shape "
-                f"{tuple(joint)}: enumeration shares one support dim across a node's batch "
-                f"elements, so a cost that sums over them (dim {dim}) mixes their outcomes. Keep one cost "
-                f"element per batch element (do not reduce over dim {dim}); if dim {dim} holds num_samples draws, "
-                f"use Enumerate(each_draw=True); or declare the dims as one event with D.Independent and use "
+                f"{joint}: enumeration shares one support dim across a node's batch "
+                f"elements, so a cost that sums over them (dim {position}) mixes their outcomes. Keep one cost "
+                f"element per batch element (do not reduce over dim {position}); if dim {position} holds num_samples "
+                f"draws, use Enumerate(each_draw=True); or declare the dims as one event with D.Independent and use "
                 f"an estimator other than Enumerate."
             )
-    averaged = math.prod(size for dim, size in zip(range(-len(joint), 0), joint) if dim not in enum_dims)
-    return contract([value, *(lp.exp() for lp in log_probs)], label) / averaged
+    tensors = [value] + [factor.log_prob.exp() for factor in chosen]
+    return contract(tensors, label, [labels for _, labels in operands]) / math.prod(batch.values())
+
+
+def _refuse_unbroadcastable(label: str, shape, chosen) -> None:
+    nodes = sorted({factor.node.name for factor in chosen})
+    enum = sorted({position for factor in chosen for position, owner in factor.varies})
+    raise ScgradError(
+        f"{label} has shape {tuple(shape)}, which does not broadcast against the log-probabilities of the "
+        f"enumerated node(s) {nodes} it depends on ({', '.join(str(tuple(f.log_prob.shape)) for f in chosen)}), "
+        f"whose outcomes lie on dims {enum}. Compute the cost from the node's value with torch "
+        f"operations that broadcast (elementwise, indexing with the value), keeping the node's batch dims, "
+        f"or use an estimator other than Enumerate."
+    )

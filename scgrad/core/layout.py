@@ -13,21 +13,49 @@ class Layout:
     """Allocates enumeration dimensions and refuses sample dimensions that would collide with them.
 
     Positions are negative and counted from the right of the batch dims (log-prob and cost shape).
-    ``depth`` is the number of batch dims used so far by any node or cost.
+    ``depth`` is the number of batch dims used so far by any node or cost. ``enum_dims`` and ``sizes``
+    give each position's current owner and its number of outcomes. Inside a :func:`scgrad.markov` loop,
+    a step reuses the positions of the step ``history + 1`` before it (see :meth:`allocate`);
+    ``framed`` names the nodes enumerated in such a step.
     """
 
     def __init__(self):
         self.depth = 0
         self.enum_dims: dict[int, str] = {}
         self.sizes: dict[int, int] = {}
+        self.framed: set[str] = set()
+        self._loops: list[MarkovLoop] = []
+
+    def open_loop(self, history: int) -> "MarkovLoop":
+        """Start a :func:`scgrad.markov` loop whose steps depend on the ``history`` steps before them."""
+        loop = MarkovLoop(history)
+        self._loops.append(loop)
+        return loop
+
+    def close_loop(self, loop: "MarkovLoop") -> None:
+        """End ``loop`` (and any loop opened inside it and left open)."""
+        if loop in self._loops:
+            del self._loops[self._loops.index(loop):]
 
     def observe(self, rank: int) -> None:
         """Note that a tensor with ``rank`` batch dims exists."""
         self.depth = max(self.depth, rank)
 
-    def allocate(self, name: str, count: int, own_rank: int, size: int) -> tuple[int, ...]:
-        """Return ``count`` fresh positions for node ``name``'s ``size`` outcomes, left of everything in use."""
-        self.observe(own_rank)
+    def allocate(self, name: str, count: int, batch_shape, sampled: bool, size: int) -> tuple[int, ...]:
+        """Return ``count`` positions for the ``size`` outcomes of node ``name`` (``batch_shape``, and a
+        ``num_samples`` dim left of it where ``sampled``).
+
+        Fresh positions lie left of everything in use. In a step of a markov loop, a node with one
+        position takes one of the step ``history + 1`` before, if one is free where its distribution has
+        size 1 or no dim: that step's nodes no longer take part, as the loop's user promised.
+        """
+        rank = len(batch_shape) + sampled
+        self.observe(rank)
+        loop = self._loops[-1] if self._loops else None
+        reused = []
+        if loop is not None and count == 1:
+            reused = loop.reuse(lambda dim: -dim > rank or (-dim <= len(batch_shape) and batch_shape[dim] == 1))
+        count -= len(reused)
         if self.depth + count > MAX_DEPTH:
             raise ScgradError(
                 f"node {name!r}: enumerating it needs {count} more batch dim(s) beside the {self.depth} in use "
@@ -36,11 +64,14 @@ class Layout:
                 f"Enumerate fewer nodes: estimate some with ScoreFunction() or a relaxation, or write a long chain "
                 f"with its steps on one batch dim (a vectorised forward algorithm) instead of one node per step."
             )
-        dims = tuple(-(self.depth + 1 + i) for i in range(count))
+        dims = tuple(reused) + tuple(-(self.depth + 1 + i) for i in range(count))
         for dim in dims:
             self.enum_dims[dim] = name
             self.sizes[dim] = size
         self.depth += count
+        if loop is not None:
+            loop.taken(dims)
+            self.framed.add(name)
         return dims
 
     def check_sample_dim(self, name: str, position: int, batch_shape) -> None:
@@ -89,3 +120,25 @@ class Layout:
                     f"{owner!r} with a size-1 batch dim per batch dim below it (dist.expand([1])), and index with "
                     f"those dropped (W[{owner}[..., 0]])."
                 )
+
+
+class MarkovLoop:
+    """The enumeration positions each step of one :func:`scgrad.markov` loop took, for later steps to reuse."""
+
+    def __init__(self, history: int):
+        self.history = history
+        self.step = 0
+        self._dims: dict[int, list[int]] = {}
+
+    def reuse(self, fits) -> list[int]:
+        """A position of the step ``history + 1`` back for which ``fits(position)``, taken off its list (or none)."""
+        free = self._dims.get(self.step - self.history - 1, [])
+        for dim in free:
+            if fits(dim):
+                free.remove(dim)
+                return [dim]
+        return []
+
+    def taken(self, dims) -> None:
+        """Note that the current step took ``dims``."""
+        self._dims.setdefault(self.step, []).extend(dims)

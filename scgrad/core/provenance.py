@@ -26,6 +26,7 @@ the value, raw storage and pointer access outside torch, custom C++ code reading
 from __future__ import annotations
 
 import sys
+from typing import NamedTuple
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
@@ -50,6 +51,16 @@ _IN_PLACE = frozenset({
 })
 # Code that reads parameters and values in Python only to validate them.
 _VALIDATING = ("torch/distributions/", "pyro/distributions/", "torch\\distributions\\", "pyro\\distributions\\")
+
+
+class Outcomes(NamedTuple):
+    """A provenance entry: the tensor varies along the dim of the named node's enumerated outcomes.
+
+    The recorder adds it to the values of nodes enumerated inside :func:`scgrad.markov`, where one dim holds
+    the outcomes of several nodes in turn: it tells the combiner whose outcomes a tensor's dim holds.
+    """
+
+    node: str
 
 
 class ProvenanceTensor(torch.Tensor):
@@ -189,6 +200,11 @@ def with_provenance(tensor: torch.Tensor, names: frozenset) -> torch.Tensor:
     """``tensor`` carrying ``names`` besides its own provenance: for values that come back into torch from
     outside it (an environment's step) and depend on the nodes named."""
     return ProvenanceTensor(strip(tensor), provenance_of(tensor) | names)
+
+
+def outcome_marks(names) -> frozenset:
+    """The nodes whose enumerated outcomes a tensor with provenance ``names`` varies along (its :class:`Outcomes`)."""
+    return frozenset(name.node for name in names or () if isinstance(name, Outcomes))
 
 
 def provenance_of(value) -> frozenset:

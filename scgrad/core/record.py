@@ -6,7 +6,7 @@ import torch
 
 from scgrad.core.graph import CostSite, Graph, Node
 from scgrad.core.layout import Layout
-from scgrad.core.provenance import ProvenanceTensor, provenance_of, strip
+from scgrad.core.provenance import Outcomes, ProvenanceTensor, provenance_of, strip
 from scgrad.core.runtime import Handler, Message
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator
@@ -23,8 +23,9 @@ class GraphRecorder(Handler):
     Without it, the nodes whose estimator ``wants_dependencies`` are tracked (*probed*) all the same,
     except while ``torch.compile`` traces; a probed value that leaves torch is noted in
     ``graph.escaped`` and that node falls back to time order, which is always sound. An enumerated value
-    read in Python is refused either way: the program would see every outcome at once. Once a node is
-    probed, the values of later nodes drawn from distributions that depend on it carry provenance too,
+    read in Python is refused either way: the program would see every outcome at once. The value of a
+    node enumerated inside :func:`scgrad.markov` also carries an :class:`~scgrad.core.provenance.Outcomes`
+    mark, which says whose outcomes its dim holds. Once a node is probed, the values of later nodes drawn from distributions that depend on it carry provenance too,
     and every later cost notes the provenance of its value.
     """
 
@@ -40,6 +41,7 @@ class GraphRecorder(Handler):
 
     def provenance_escaped(self, names: frozenset, how: str) -> None:
         """A value carrying ``names`` leaves torch (see :mod:`scgrad.core.provenance`): refuse it or note it."""
+        names = frozenset(name for name in names if isinstance(name, str))  # not the Outcomes marks
         listed = ", ".join(repr(name) for name in sorted(names))
         enumerated = sorted(name for name in names if name in self.graph.nodes and self.graph.nodes[name].enum_dims)
         if enumerated:
@@ -103,6 +105,9 @@ class GraphRecorder(Handler):
         """Record a drawn (or substituted) node; return the value the program sees."""
         self.layout.observe(len(node.dist.batch_shape) + (node.num_samples is not None))
         self.graph.nodes[node.name] = node
+        if node.name in self.layout.framed:  # its value varies along its own outcomes only, not its parents'
+            names = frozenset(name for name in node.upstream or () if not isinstance(name, Outcomes))
+            return ProvenanceTensor(strip(node.value), names | {node.name, Outcomes(node.name)})
         if node.probed or node.upstream:
             return ProvenanceTensor(strip(node.value), node.upstream | {node.name})
         return node.value

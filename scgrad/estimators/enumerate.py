@@ -97,25 +97,24 @@ class Enumerate(Estimator):
         dist = node.dist
         support = support_of(dist)
         size, event = support.shape[0], tuple(dist.event_shape)
-        batch_rank = len(dist.batch_shape)
+        sampled = node.num_samples is not None
         slots = node.num_samples if self._per_draw(node) else 1
         if slots > 1:
             _check_joint_draws(node.name, size, slots, dist)
-        node.enum_dims = layout.allocate(node.name, slots, batch_rank + (node.num_samples is not None), size)
+        node.enum_dims = layout.allocate(node.name, slots, dist.batch_shape, sampled, size)
         placed = [support.reshape((size,) + (1,) * (-dim - 1) + event) for dim in node.enum_dims]
-        shape = list(torch.broadcast_shapes(*(p.shape for p in placed)))
-        kept = len(shape) - len(event) - batch_rank
-        shape[kept:] = list(dist.batch_shape) + list(event)
+        own = ([node.num_samples] if sampled else []) + list(dist.batch_shape)
+        rank = max([len(own)] + [-dim for dim in node.enum_dims])
+        shape = [1] * (rank - len(own)) + own  # batch dims, from the right
         for dim, owner in layout.enum_dims.items():  # constant along other nodes' outcomes: size 1 there
-            if owner != node.name and batch_rank >= -dim:
-                shape[len(shape) - len(event) + dim] = 1
-        if node.num_samples is None:
-            return placed[0].expand(shape)
-        shape[kept - 1] = node.num_samples
-        if not self._per_draw(node):
-            return placed[0].expand(shape)
-        shape[kept - 1] = 1
-        return torch.cat([p.expand(shape) for p in placed], dim=kept - 1)
+            if owner != node.name and rank >= -dim:
+                shape[dim] = 1
+        for dim in node.enum_dims:
+            shape[dim] = size
+        if slots == 1:
+            return placed[0].expand(shape + list(event))
+        shape[node.sample_dim] = 1
+        return torch.cat([p.expand(shape + list(event)) for p in placed], dim=len(shape) + node.sample_dim)
 
     def _per_draw(self, node: Node) -> bool:
         return self.each_draw and node.num_samples is not None
