@@ -91,15 +91,19 @@ def weighting(target, shape, marks: frozenset, factors, labels: DimLabels, deps:
     """
     dims = labels.of(shape, marks, label)
     summed = {dim for dim in dims if dim[1] is not None}
-    chosen: list = []
-    grew = True
-    while grew:
-        grew = False
-        for factor in factors:
-            if all(factor is not c for c in chosen) and factor.own & summed:
-                chosen.append(factor)
-                summed |= factor.varies
-                grew = True
+    owning: dict = {}
+    for index, factor in enumerate(factors):
+        for dim in factor.own:
+            owning.setdefault(dim, []).append(index)
+    taken: set = set()
+    pending = list(summed)
+    while pending:  # the closure: each outcome summed brings its node's factors, and their parents' outcomes
+        for index in owning.get(pending.pop(), ()):
+            if index not in taken:
+                taken.add(index)
+                pending.extend(factors[index].varies - summed)
+                summed |= factors[index].varies
+    chosen = [factor for index, factor in enumerate(factors) if index in taken]
     for factor in factors:
         lacking = [dim for dim, _ in factor.own - summed]
         if lacking and deps.upstream(target, factor.node):

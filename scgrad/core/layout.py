@@ -25,11 +25,13 @@ class Layout:
         self.sizes: dict[int, int] = {}
         self.framed: set[str] = set()
         self._loops: list[MarkovLoop] = []
+        self.looped = False
 
     def open_loop(self, history: int) -> "MarkovLoop":
         """Start a :func:`scgrad.markov` loop whose steps depend on the ``history`` steps before them."""
         loop = MarkovLoop(history)
         self._loops.append(loop)
+        self.looped = True
         return loop
 
     def close_loop(self, loop: "MarkovLoop") -> None:
@@ -61,8 +63,9 @@ class Layout:
                 f"node {name!r}: enumerating it needs {count} more batch dim(s) beside the {self.depth} in use "
                 f"(each enumerated node's outcomes lie on a dim of their own, left of every dim in use), and a "
                 f"torch tensor holds at most 64 dims, events included (the limit here is {MAX_DEPTH} batch dims). "
-                f"Enumerate fewer nodes: estimate some with ScoreFunction() or a relaxation, or write a long chain "
-                f"with its steps on one batch dim (a vectorised forward algorithm) instead of one node per step."
+                f"For a chain or HMM written as a loop, iterate with scgrad.markov(steps, history=k) (each step "
+                f"depending on the k before it), whose steps reuse the dims of steps left behind. Otherwise "
+                f"enumerate fewer nodes: estimate some with ScoreFunction() or a relaxation."
             )
         dims = tuple(reused) + tuple(-(self.depth + 1 + i) for i in range(count))
         for dim in dims:

@@ -25,7 +25,8 @@ class GraphRecorder(Handler):
     ``graph.escaped`` and that node falls back to time order, which is always sound. An enumerated value
     read in Python is refused either way: the program would see every outcome at once. The value of a
     node enumerated inside :func:`scgrad.markov` also carries an :class:`~scgrad.core.provenance.Outcomes`
-    mark, which says whose outcomes its dim holds. Once a node is probed, the values of later nodes drawn from distributions that depend on it carry provenance too,
+    mark, which says whose outcomes its dim holds; from the first such loop on, every node is probed (a term
+    taken in time order would combine steps the loop's dims no longer tell apart). Once a node is probed, the values of later nodes drawn from distributions that depend on it carry provenance too,
     and every later cost notes the provenance of its value.
     """
 
@@ -145,7 +146,8 @@ class GraphRecorder(Handler):
         if num_samples is not None:
             node.sample_dim = -(len(dist.batch_shape) + 1)
             self.layout.check_sample_dim(name, node.sample_dim, dist.batch_shape)
-        node.probed = self.track_provenance or (estimator.wants_dependencies and not torch.compiler.is_compiling())
+        wanted = estimator.wants_dependencies or self.layout.looped  # a markov loop's terms must know their nodes
+        node.probed = self.track_provenance or (wanted and not torch.compiler.is_compiling())
         self._probing = self._probing or node.probed
         if self._probing:
             node.upstream = provenance_of(dist)

@@ -133,7 +133,7 @@ class _Choices(Handler):
         if name not in self.fixed:
             self.new.append((name, size))
         outcome = _outcome(dist, self.fixed.get(name, 0), elements).reshape(shape)
-        log_prob = dist.log_prob(outcome).sum()
+        log_prob = strip(dist.log_prob(outcome).sum())  # a plain tensor, though the parameters carry provenance
         self.log_weight = log_prob if self.log_weight is None else self.log_weight + log_prob
         self._runs *= size
         msg.value = present(dist, outcome)
