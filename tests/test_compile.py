@@ -166,3 +166,20 @@ def test_the_training_step_compiles_without_graph_breaks(case):
     report = explain(step, *case)
     assert report.graph_break_count == 1
     assert "Tensor.backward()" in report.break_reasons[0].reason
+
+
+def test_enumerated_values_under_compile_are_expanded_so_reductions_stay_refused():
+    """While dynamo traces, values carry no provenance to mark a reduction with: Enumerate expands its
+    value over the batch (shape (3, 5), not (3, 1)), and a cost summed over the batch is refused by shape."""
+    logits = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(3, dtype=torch.float64)
+
+    def program(keep):
+        z = scgrad.sample("z", D.Categorical(logits=logits), scgrad.Enumerate())
+        scgrad.cost("c", weights[z].sum(-1, keepdim=True) if keep else weights[z])
+
+    compiled = torch.compile(lambda keep: scgrad.surrogate(program, keep).loss)
+    truth = (logits.softmax(-1) * weights).sum(-1).mean()
+    torch.testing.assert_close(compiled(False), truth)
+    with pytest.raises(scgrad.ScgradError, match=r"cost 'c' has shape \(3, 1\) but the enumerated node\(s\) \['z'\]"):
+        compiled(True)

@@ -145,23 +145,29 @@ def expectation(value, dims, chosen, shape, label: str) -> torch.Tensor:
             if size > 1 and sizes.setdefault(dim, size) != size:
                 _refuse_unbroadcastable(label, shape, chosen)
     batch = {position: size for (position, owner), size in sizes.items() if owner is None}
+    # A batch dim that the value has as 1 broadcasts where an enumerated value did (core/collapsed refused the
+    # reductions over it where they were made); elsewhere (under torch.compile, values expanded) it was summed.
+    broadcast = {position for factor in chosen for position, _ in factor.node.collapsed}
     for position in batch:
-        if not has_dim(shape, position):
-            nodes = sorted({f.node.name for f in chosen if has_dim(f.log_prob.shape, position)})
-            widest = {}
-            for (at, _), size in sizes.items():
-                widest[at] = max(widest.get(at, 1), size)
-            joint = tuple(widest.get(at, 1) for at in range(min(widest), 0))
-            raise CombinedDrawsError(
-                f"{label} has shape {tuple(shape)} but the enumerated node(s) {nodes} it depends on have batch shape "
-                f"{joint}: enumeration shares one support dim across a node's batch "
-                f"elements, so a cost that sums over them (dim {position}) mixes their outcomes. Keep one cost "
-                f"element per batch element (do not reduce over dim {position}); if dim {position} holds num_samples "
-                f"draws, use Enumerate(each_draw=True); or declare the dims as one event with D.Independent and use "
-                f"an estimator other than Enumerate."
-            )
+        if position not in broadcast and not has_dim(shape, position):
+            _refuse_combined(label, shape, chosen, sizes, position)
     tensors = [value] + [factor.log_prob.exp() for factor in chosen]
     return contract(tensors, label, [labels for _, labels in operands]) / math.prod(batch.values())
+
+
+def _refuse_combined(label: str, shape, chosen, sizes: dict, position: int) -> None:
+    nodes = sorted({f.node.name for f in chosen if has_dim(f.log_prob.shape, position)})
+    widest: dict = {}
+    for (at, _), size in sizes.items():
+        widest[at] = max(widest.get(at, 1), size)
+    joint = tuple(widest.get(at, 1) for at in range(min(widest), 0))
+    raise CombinedDrawsError(
+        f"{label} has shape {tuple(shape)} but the enumerated node(s) {nodes} it depends on have batch shape "
+        f"{joint}: enumeration shares one support dim across a node's batch elements, so a cost that sums over "
+        f"them (dim {position}) mixes their outcomes. Keep one cost element per batch element (do not reduce over "
+        f"dim {position}); if dim {position} holds num_samples draws, use Enumerate(each_draw=True); or declare the "
+        f"dims as one event with D.Independent and use an estimator other than Enumerate."
+    )
 
 
 def _refuse_unbroadcastable(label: str, shape, chosen) -> None:

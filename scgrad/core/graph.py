@@ -15,7 +15,8 @@ class Node:
 
     ``sample_dim`` is the position (negative, counted from the right of the log-prob) of the
     ``num_samples`` dimension, or ``None``. ``enum_dims`` lists the positions on which an
-    enumerating estimator laid out the support. ``upstream`` holds the names of the nodes
+    enumerating estimator laid out the support; ``collapsed``, the ``(position, size)`` of its batch (and
+    sample) dims on which its value has size 1 instead (an enumerated value broadcasts). ``upstream`` holds the names of the nodes
     this one depends on when provenance is tracked, else ``None``. ``state`` keeps what an estimator
     made while drawing (noise, relaxed values) for its ``parts``. ``sampled``: the tensor
     ``dist.sample`` returned, where the estimator drew one (a value that is it lies in the support).
@@ -29,6 +30,7 @@ class Node:
     value: torch.Tensor | None = None
     sample_dim: int | None = None
     enum_dims: tuple[int, ...] = ()
+    collapsed: tuple = ()
     upstream: frozenset | None = None
     probed: bool = False
     sampled: torch.Tensor | None = field(default=None, repr=False)

@@ -32,6 +32,7 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
 from scgrad.core import runtime
+from scgrad.core.collapsed import REDUCTIONS, check_reduction
 
 # Calls whose result leaves torch as a Python value computed from the data.
 _PYTHON_READS = frozenset({
@@ -91,6 +92,9 @@ class ProvenanceTensor(torch.Tensor):
         target = _written(name, args, kwargs)
         if name in _WATCHED or target is not None:
             _check_escape(func, name, args, target, provenance)
+        if name in REDUCTIONS:
+            mixed = check_reduction(name, args, kwargs, provenance, _validating)
+            provenance = provenance if mixed is None else provenance | {mixed}
         with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
             result = func(*args, **kwargs)
         if isinstance(target, ProvenanceTensor):

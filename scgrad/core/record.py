@@ -6,6 +6,7 @@ import torch
 
 from scgrad.core.graph import CostSite, Graph, Node
 from scgrad.core.layout import Layout
+from scgrad.core.collapsed import Collapsed, refuse_mixed
 from scgrad.core.provenance import Outcomes, ProvenanceTensor, provenance_of, strip
 from scgrad.core.runtime import Handler, Message
 from scgrad.errors import ScgradError
@@ -106,15 +107,19 @@ class GraphRecorder(Handler):
         """Record a drawn (or substituted) node; return the value the program sees."""
         self.layout.observe(len(node.dist.batch_shape) + (node.num_samples is not None))
         self.graph.nodes[node.name] = node
+        own = {node.name}
+        if node.collapsed:  # its value broadcasts: reductions over those dims are refused (core/collapsed)
+            own.add(Collapsed(node.name, node.collapsed, node.sample_dim))
         if node.name in self.layout.framed:  # its value varies along its own outcomes only, not its parents'
             names = frozenset(name for name in node.upstream or () if not isinstance(name, Outcomes))
-            return ProvenanceTensor(strip(node.value), names | {node.name, Outcomes(node.name)})
+            return ProvenanceTensor(strip(node.value), names | own | {Outcomes(node.name)})
         if node.probed or node.upstream:
-            return ProvenanceTensor(strip(node.value), node.upstream | {node.name})
+            return ProvenanceTensor(strip(node.value), (node.upstream or frozenset()) | own)
         return node.value
 
     def _keep_cost(self, name: str, value: torch.Tensor) -> None:
         upstream = provenance_of(value) if self._probing else None
+        refuse_mixed(f"cost {name!r}", value.shape, upstream)
         value = strip(value)
         self.layout.check_extent("cost", name, value.shape)
         self.layout.observe(value.dim())
@@ -151,4 +156,5 @@ class GraphRecorder(Handler):
         self._probing = self._probing or node.probed
         if self._probing:
             node.upstream = provenance_of(dist)
+            refuse_mixed(f"the distribution of node {name!r}", dist.batch_shape, node.upstream)
         return node

@@ -62,10 +62,10 @@ class Enumerate(Estimator):
     draws is refused), or, with ``each_draw=True``, each draw gets a dimension of its own, so costs
     that combine draws stay exact (``K**k`` combinations).
     Requires: a finite support (``dist.has_enumerate_support``, or ``Independent`` of such a
-    distribution, enumerated jointly: see :func:`support_of`); the program must broadcast (the value has shape
-    ``(K, 1, ..., 1) + sample_shape + batch_shape + event_shape``, the same outcome along ``K`` for all
-    batch elements), and a
-    cost must keep the node's batch dims rather than sum over them.
+    distribution, enumerated jointly: see :func:`support_of`); the program must broadcast: the value has shape
+    ``(K, 1, ..., 1) + event_shape``, size 1 on the node's batch and sample dims (the same outcome along
+    ``K`` for all elements; while ``torch.compile`` traces, expanded to them), and a cost must not
+    reduce over those dims (refused: see :mod:`scgrad.core.collapsed`).
     Bias: none.
     Paper: Pyro's TraceEnum_ELBO (Obermeyer et al. 2019, "Tensor variable elimination").
 
@@ -105,16 +105,21 @@ class Enumerate(Estimator):
         placed = [support.reshape((size,) + (1,) * (-dim - 1) + event) for dim in node.enum_dims]
         own = ([node.num_samples] if sampled else []) + list(dist.batch_shape)
         rank = max([len(own)] + [-dim for dim in node.enum_dims])
-        shape = [1] * (rank - len(own)) + own  # batch dims, from the right
-        for dim, owner in layout.enum_dims.items():  # constant along other nodes' outcomes: size 1 there
-            if owner != node.name and rank >= -dim:
-                shape[dim] = 1
+        shape = [1] * rank  # size 1 on every dim but its own outcomes': the program broadcasts it
+        if torch.compiler.is_compiling():  # no provenance to mark reductions with: expanded, so shapes show them
+            shape[rank - len(own):] = own
+            for dim, owner in layout.enum_dims.items():
+                if owner != node.name and rank >= -dim:
+                    shape[dim] = 1
+        else:
+            node.collapsed = tuple((dim, own[dim]) for dim in range(-len(own), 0)
+                                   if own[dim] > 1 and not (slots > 1 and dim == node.sample_dim))
         for dim in node.enum_dims:
             shape[dim] = size
         if slots == 1:
             return placed[0].expand(shape + list(event))
         shape[node.sample_dim] = 1
-        return torch.cat([p.expand(shape + list(event)) for p in placed], dim=len(shape) + node.sample_dim)
+        return torch.cat([p.expand(shape + list(event)) for p in placed], dim=rank + node.sample_dim)
 
     def _per_draw(self, node: Node) -> bool:
         return self.each_draw and node.num_samples is not None

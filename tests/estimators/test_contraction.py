@@ -163,9 +163,13 @@ def test_enumerated_vae_step_matches_hand_enumeration():
     x = torch.bernoulli(torch.full((batch, pixels), 0.4))
     params = [*encoder.parameters(), *decoder.parameters()]
 
+    decoded = []
+
     def negative_elbo(logits, z):
         q = D.Categorical(logits=logits)
-        reconstruction = D.Bernoulli(logits=decoder(torch.nn.functional.one_hot(z, classes).float())).log_prob(x).sum(-1)
+        one_hot = torch.nn.functional.one_hot(z, classes).float()
+        decoded.append(one_hot.shape[:-1])
+        reconstruction = D.Bernoulli(logits=decoder(one_hot)).log_prob(x).sum(-1)
         return -(reconstruction - math.log(classes) - q.log_prob(z))
 
     def program():
@@ -174,6 +178,7 @@ def test_enumerated_vae_step_matches_hand_enumeration():
         scgrad.cost("negative_elbo", negative_elbo(logits, z))
 
     ours = torch.autograd.grad(scgrad.surrogate(program).loss, params)
+    assert decoded == [(classes, 1)]  # the decoder ran once per class; its output broadcast against the batch
     logits = encoder(x)
     outcomes = torch.arange(classes)[:, None].expand(classes, batch)
     by_hand = (logits.softmax(-1).T * negative_elbo(logits, outcomes)).sum(0).mean()

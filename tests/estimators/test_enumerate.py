@@ -22,7 +22,7 @@ def test_independent_enumerated_nodes_each_get_a_dim():
 
     obj = scgrad.surrogate(program)
     b, k = obj.graph.nodes["b"].value, obj.graph.nodes["k"].value
-    assert b.shape == (2, 2) and k.shape == (3, 1, 1)
+    assert b.shape == (2, 1) and k.shape == (3, 1, 1)  # size 1 on the batch dims: values broadcast
     expected = sum(
         qk * (pb * (1 - 0.5 * kk) ** 2 + (1 - pb) * (0.5 * kk) ** 2)
         for kk, qk in enumerate(q) for pb in p
@@ -63,7 +63,7 @@ def test_enumerated_draws_shared_or_each_on_its_own_dim():
         scgrad.cost("c", b.max(-1, keepdim=True).values)
 
     shared = scgrad.surrogate(per_draw, scgrad.Enumerate())
-    assert shared.graph.nodes["b"].value.shape == (2, 3) and torch.allclose(shared.loss, p)
+    assert shared.graph.nodes["b"].value.shape == (2, 1) and torch.allclose(shared.loss, p)
     each = scgrad.surrogate(combined, scgrad.Enumerate(each_draw=True))
     assert each.graph.nodes["b"].value.shape == (2, 2, 2, 3)
     assert torch.allclose(each.loss, 1 - (1 - p) ** 3)
@@ -112,7 +112,7 @@ def test_independent_one_hot_with_draws_sums_to_the_exact_expectation():
         scgrad.cost("c", (z * torch.arange(3.0)).sum((-1, -2)))
 
     obj = scgrad.surrogate(program)
-    assert obj.graph.nodes["z"].value.shape == (81, 2, 2, 4, 3)
+    assert obj.graph.nodes["z"].value.shape == (81, 1, 1, 4, 3)
     assert torch.allclose(obj.cost, torch.tensor(4.0))  # four components, each with mean 1
 
 
