@@ -32,24 +32,9 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
 from scgrad.core import runtime
-from scgrad.core.collapsed import REDUCTIONS, check_reduction
+from scgrad.core.call_kinds import IN_PLACE, PYTHON_READS, REDUCTION, VALUE_SHAPES, WATCHED, kind_of
+from scgrad.core.collapsed import check_reduction
 
-# Calls whose result leaves torch as a Python value computed from the data.
-_PYTHON_READS = frozenset({
-    "item", "tolist", "numpy", "__array__", "__int__", "__float__", "__bool__", "__index__", "__complex__",
-    "__contains__", "__reduce_ex__", "data_ptr", "storage", "untyped_storage", "equal", "allclose",
-    "is_nonzero",
-})
-# Calls whose result's shape depends on the data (a shape is read in Python without a torch call).
-_VALUE_SHAPES = frozenset({
-    "nonzero", "argwhere", "unique", "unique_consecutive", "masked_select", "bincount", "repeat_interleave",
-})
-_WATCHED = _PYTHON_READS | _VALUE_SHAPES | {"__getitem__"}
-# In-place calls that are not named with a trailing underscore.
-_IN_PLACE = frozenset({
-    "__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__",
-    "__ipow__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__",
-})
 # Code that reads parameters and values in Python only to validate them.
 _VALIDATING = ("torch/distributions/", "pyro/distributions/", "torch\\distributions\\", "pyro\\distributions\\")
 
@@ -83,16 +68,17 @@ class ProvenanceTensor(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        provenance = frozenset()
-        leaves = list(_leaves(args, kwargs))
+        leaves = args if not kwargs and _flat(args) else list(_leaves(args, kwargs))
+        provenance = _NOTHING
         for leaf in leaves:
             if isinstance(leaf, cls) and not leaf._provenance <= provenance:
                 provenance = provenance | leaf._provenance
         name = getattr(func, "__name__", "")
-        target = _written(name, args, kwargs)
-        if name in _WATCHED or target is not None:
+        kind = kind_of(name)
+        target = _written(name, args, kwargs) if kind & IN_PLACE or "out" in kwargs else None
+        if kind & WATCHED or target is not None:
             _check_escape(func, name, args, target, provenance)
-        if name in REDUCTIONS:
+        if kind & REDUCTION:
             mixed = check_reduction(name, args, kwargs, provenance, _validating)
             provenance = provenance if mixed is None else provenance | {mixed}
         with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
@@ -101,11 +87,19 @@ class ProvenanceTensor(torch.Tensor):
             target._provenance = target._provenance | provenance
         # A fresh result is tagged in place; one that is an argument (``x.type_as(y)``, an attribute) is wrapped
         # in an alias, so the caller's tensor stays as it was.
-        fresh = name != "__get__"
-        return _wrap(result, provenance, [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)] if fresh else None)
+        return _wrap(result, provenance, leaves if name != "__get__" else None)
 
     def __repr__(self) -> str:
         return f"ProvenanceTensor({strip(self)!r}, provenance={set(self._provenance)})"
+
+
+_NOTHING = frozenset()
+def _flat(args) -> bool:
+    """Whether no argument is a list, tuple or dict (the arguments are their own leaves)."""
+    for value in args:
+        if isinstance(value, (list, tuple, dict)):
+            return False
+    return True
 
 
 def _leaves(args, kwargs):
@@ -125,14 +119,14 @@ def _leaves(args, kwargs):
 def _wrap(result, provenance: frozenset, inputs):
     """A call's results carrying ``provenance`` (a tensor already carrying it, written in place, as it is).
 
-    A result that is none of ``inputs`` (the call's tensor arguments; ``None``: treat every result as
+    A result that is none of ``inputs`` (the call's arguments; ``None``: treat every result as
     possibly held elsewhere) is made a :class:`ProvenanceTensor` in place: no alias, so no extra node in
     the autograd graph. Any other is wrapped in an alias (:class:`ProvenanceTensor` itself).
     """
     if isinstance(result, ProvenanceTensor):
         return result
     if isinstance(result, torch.Tensor):
-        if inputs is None or any(result is given for given in inputs):
+        if inputs is None or _among(result, inputs):
             return ProvenanceTensor(result, provenance)
         view = result._is_view()
         result.__class__ = ProvenanceTensor
@@ -146,12 +140,18 @@ def _wrap(result, provenance: frozenset, inputs):
     return tree_map(lambda out: _wrap(out, provenance, inputs) if isinstance(out, torch.Tensor) else out, result)
 
 
+def _among(result, inputs) -> bool:
+    for given in inputs:
+        if result is given:
+            return True
+    return False
+
+
 def _written(name: str, args, kwargs):
     """The tensor an in-place call writes into, or ``None`` for an out-of-place call."""
     if "out" in kwargs:
         return kwargs["out"]
-    in_place = name in _IN_PLACE or (name.endswith("_") and not name.startswith("_"))
-    if in_place and args and isinstance(args[0], torch.Tensor):
+    if kind_of(name) & IN_PLACE and args and isinstance(args[0], torch.Tensor):
         return args[0]
     return None
 
@@ -159,9 +159,9 @@ def _written(name: str, args, kwargs):
 def _check_escape(func, name: str, args, target, provenance: frozenset) -> None:
     """Report to the recording handler a call through which tracked values leave the tracking."""
     how = None
-    if name in _PYTHON_READS:
+    if name in PYTHON_READS:
         how = f"read in Python ({_call(func, name)})"
-    elif name in _VALUE_SHAPES:
+    elif name in VALUE_SHAPES:
         how = f"made into a shape ({_call(func, name)}: the shape of its result depends on the values)"
     elif name == "__getitem__" and any(
         isinstance(index, ProvenanceTensor) and strip(index).dtype in (torch.bool, torch.uint8) for index in _leaves(args[1:], {})

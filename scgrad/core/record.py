@@ -119,8 +119,8 @@ class GraphRecorder(Handler):
 
     def _keep_cost(self, name: str, value: torch.Tensor) -> None:
         upstream = provenance_of(value) if self._probing else None
+        value = strip(value)  # first: a shape asked of a value carrying provenance goes through its torch-function hook
         refuse_mixed(f"cost {name!r}", value.shape, upstream)
-        value = strip(value)
         self.layout.check_extent("cost", name, value.shape)
         self.layout.observe(value.dim())
         self.graph.costs[name] = CostSite(name, value, self._order, upstream)
@@ -153,8 +153,10 @@ class GraphRecorder(Handler):
             self.layout.check_sample_dim(name, node.sample_dim, dist.batch_shape)
         wanted = estimator.wants_dependencies or self.layout.looped  # a markov loop's terms must know their nodes
         node.probed = self.track_provenance or (wanted and not torch.compiler.is_compiling())
-        self._probing = self._probing or node.probed
-        if self._probing:
+        if self._probing:  # before the first probed node no value of this run carries provenance
             node.upstream = provenance_of(dist)
             refuse_mixed(f"the distribution of node {name!r}", dist.batch_shape, node.upstream)
+        elif node.probed:
+            node.upstream = frozenset()
+            self._probing = True
         return node

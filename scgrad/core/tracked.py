@@ -22,7 +22,7 @@ def upstream_stack(sources: list, targets: list, shape, reduce, tracked: set):
     Returns ``[len(targets), *shape]`` (a target's row alone for one target), or ``None`` when no
     source lies upstream of any target.
     """
-    positions = _Positions(sources, tracked)
+    positions = Positions(sources, tracked)
     rows = [[reduce(*sources[i], target) for i in positions.upstream_of(target)] for target in targets]
     if not any(rows):
         return None
@@ -31,7 +31,7 @@ def upstream_stack(sources: list, targets: list, shape, reduce, tracked: set):
     return sums[0] if len(sums) == 1 else torch.stack(sums)
 
 
-class _Positions:
+class Positions:
     """Where each source sits in ``sources`` (time order): by name for tracked ones, by order for the rest."""
 
     def __init__(self, sources: list, tracked: set):
