@@ -64,6 +64,8 @@ class Dependencies:
     def only_first_upstream(self, sources: list[tuple[Node, torch.Tensor]], targets: list) -> list:
         """The targets upstream of which, of all ``sources`` (``(node, tensor)`` pairs in time order), lies the
         first source alone."""
+        if len(sources) == 1:
+            return [target for target in targets if self.upstream(target, sources[0][0])]
         if any(node.name in self.precise for node, _ in sources):
             positions = tracked.Positions(sources, self.precise)
             return [target for target in targets if positions.upstream_of(target) == [0]]
