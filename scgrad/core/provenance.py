@@ -116,6 +116,9 @@ def _leaves(args, kwargs):
             yield value
 
 
+_PLAIN = (bool, int, float, complex, str, type(None), torch.dtype, torch.device)  # results that hold no tensor
+
+
 def _wrap(result, provenance: frozenset, inputs):
     """A call's results carrying ``provenance`` (a tensor already carrying it, written in place, as it is).
 
@@ -123,7 +126,7 @@ def _wrap(result, provenance: frozenset, inputs):
     possibly held elsewhere) is made a :class:`ProvenanceTensor` in place: no alias, so no extra node in
     the autograd graph. Any other is wrapped in an alias (:class:`ProvenanceTensor` itself).
     """
-    if isinstance(result, ProvenanceTensor):
+    if isinstance(result, ProvenanceTensor) or isinstance(result, _PLAIN):
         return result
     if isinstance(result, torch.Tensor):
         if inputs is None or _among(result, inputs):
