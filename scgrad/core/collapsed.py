@@ -95,7 +95,9 @@ def _depth() -> int | None:
 def refuse_mixed(label: str, shape, provenance) -> None:
     """Raise :class:`~scgrad.CombinedDrawsError` if ``provenance`` (of ``label``: a cost, or a node's
     distribution) holds a :class:`Mixed` mark."""
-    mixed = [mark for mark in provenance or () if isinstance(mark, Mixed)]
+    if not provenance:
+        return
+    mixed = [mark for mark in provenance if isinstance(mark, Mixed)]
     if not mixed:
         return
     mark = min(mixed)
