@@ -1,6 +1,6 @@
 """What a torch call is, by its name, for the provenance hook (:mod:`scgrad.core.provenance`): a read of the data in
-Python, a call whose result's shape depends on the data, an in-place write, a reduction. The hook asks for
-every call on a tracked value, so each name's answer is worked out once and kept.
+Python, a call whose result's shape depends on the data, an in-place write, a reduction. The hook asks once per
+call on a tracked value, so the answer is a few set lookups.
 """
 
 from __future__ import annotations
@@ -26,14 +26,10 @@ _IN_PLACE_NAMES = frozenset({
 
 # Bits of :func:`kind_of`'s answer.
 IN_PLACE, WATCHED, REDUCTION = 1, 2, 4
-_KINDS: dict[str, int] = {}
 
 
 def kind_of(name: str) -> int:
     """The bits of the call named ``name``: ``IN_PLACE`` (it writes into its first argument), ``WATCHED`` (a
     read in Python, a value-dependent shape or indexing, which the hook checks for escapes), ``REDUCTION``."""
-    kind = _KINDS.get(name)
-    if kind is None:
-        in_place = name in _IN_PLACE_NAMES or (name.endswith("_") and not name.startswith("_"))
-        kind = _KINDS[name] = in_place * IN_PLACE | (name in _WATCHED_NAMES) * WATCHED | (name in REDUCTIONS) * REDUCTION
-    return kind
+    in_place = name in _IN_PLACE_NAMES or (name.endswith("_") and not name.startswith("_"))
+    return in_place * IN_PLACE | (name in _WATCHED_NAMES) * WATCHED | (name in REDUCTIONS) * REDUCTION
