@@ -58,37 +58,41 @@ def parameters(length: int, seed: int = 0):
     return params, torch.randint(SYMBOLS, (length,), generator=g)
 
 
-def hmm(init, transition, emission, observed):
+def _chain_of(init, transition, length, cost):
+    """The natural loop under ``scgrad.markov``: step ``t``'s state drawn given the last, and the cost
+    ``cost(t, z)`` recorded as ``c{t}``."""
     z = None
-    for t in scgrad.markov(range(len(observed))):
+    for t in scgrad.markov(range(length)):
         z = scgrad.sample(f"z{t}", D.Categorical(logits=init if z is None else transition[z]), scgrad.Enumerate())
-        scgrad.cost(f"x{t}", -D.Categorical(logits=emission[z]).log_prob(observed[t]))
+        scgrad.cost(f"c{t}", cost(t, z))
+
+
+def hmm(init, transition, emission, observed):
+    _chain_of(init, transition, len(observed), lambda t, z: -D.Categorical(logits=emission[z]).log_prob(observed[t]))
 
 
 def chain(init, transition, costs, observed):
-    z = None
-    for t in scgrad.markov(range(len(observed))):
-        z = scgrad.sample(f"z{t}", D.Categorical(logits=init if z is None else transition[z]), scgrad.Enumerate())
-        scgrad.cost(f"c{t}", costs[z, 0])
+    _chain_of(init, transition, len(observed), lambda t, z: costs[z, 0])
+
+
+def _forward(init, transition, per_state):
+    """``E[sum_t per_state[t][z_t]]`` by the forward recursion of the chain's marginals."""
+    marginal, total = init.softmax(-1), 0.0
+    for t, costs in enumerate(per_state):
+        if t:
+            marginal = marginal @ transition.softmax(-1)
+        total = total + (marginal * costs).sum()
+    return total
 
 
 def hmm_forward(init, transition, emission, observed):
-    """``E[sum_t -log p(x_t | z_t)]`` by the forward recursion of the chain's marginals."""
-    marginal, total = init.softmax(-1), 0.0
-    for t, x in enumerate(observed):
-        if t:
-            marginal = marginal @ transition.softmax(-1)
-        total = total + (marginal * -emission.log_softmax(-1)[:, x]).sum()
-    return total
+    """``E[sum_t -log p(x_t | z_t)]``."""
+    return _forward(init, transition, [-emission.log_softmax(-1)[:, x] for x in observed])
 
 
 def chain_forward(init, transition, costs, observed):
-    marginal, total = init.softmax(-1), 0.0
-    for t in range(len(observed)):
-        if t:
-            marginal = marginal @ transition.softmax(-1)
-        total = total + (marginal * costs[:, 0]).sum()
-    return total
+    """``E[sum_t costs[z_t, 0]]``."""
+    return _forward(init, transition, [costs[:, 0]] * len(observed))
 
 
 MODELS = {"hmm": (hmm, hmm_forward), "chain": (chain, chain_forward)}

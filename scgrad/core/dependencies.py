@@ -3,8 +3,6 @@ tracked provenance (:mod:`~scgrad.core.tracked`), chosen node by node."""
 
 from __future__ import annotations
 
-import bisect
-
 import torch
 
 from scgrad.core import time_order, tracked
@@ -62,15 +60,15 @@ class Dependencies:
         return time_order.upstream_stack(sources, targets, shape, reduce)
 
     def only_first_upstream(self, sources: list[tuple[Node, torch.Tensor]], targets: list) -> list:
-        """The targets upstream of which, of all ``sources`` (``(node, tensor)`` pairs in time order), lies the
-        first source alone."""
+        """The targets (in time order) upstream of which, of all ``sources`` (``(node, tensor)`` pairs in time
+        order), lies the first source alone."""
         if len(sources) == 1:
             return [target for target in targets if self.upstream(target, sources[0][0])]
         if any(node.name in self.precise for node, _ in sources):
             positions = tracked.Positions(sources, self.precise)
             return [target for target in targets if positions.upstream_of(target) == [0]]
-        orders = [node.order for node, _ in sources]
-        return [target for target in targets if bisect.bisect_left(orders, target.order) == 1]
+        counts = time_order.count_before([node.order for node, _ in sources], [target.order for target in targets])
+        return [target for target, count in zip(targets, counts) if count == 1]
 
     def downstream(self, nodes: list[Node]) -> dict[Node, Downstream]:
         """For each node: its downstream cost per log-prob element, its independent dims and its evaluators."""

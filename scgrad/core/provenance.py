@@ -75,7 +75,7 @@ class ProvenanceTensor(torch.Tensor):
                 provenance = provenance | leaf._provenance
         name = getattr(func, "__name__", "")
         kind = kind_of(name)
-        target = _written(name, args, kwargs) if kind & IN_PLACE or "out" in kwargs else None
+        target = _written(kind, args, kwargs)
         if kind & WATCHED or target is not None:
             _check_escape(func, name, args, target, provenance)
         if kind & REDUCTION:
@@ -94,6 +94,8 @@ class ProvenanceTensor(torch.Tensor):
 
 
 _NOTHING = frozenset()
+
+
 def _flat(args) -> bool:
     """Whether no argument is a list, tuple or dict (the arguments are their own leaves)."""
     for value in args:
@@ -116,7 +118,7 @@ def _leaves(args, kwargs):
             yield value
 
 
-_PLAIN = (bool, int, float, complex, str, type(None), torch.dtype, torch.device)  # results that hold no tensor
+_AS_THEY_ARE = (ProvenanceTensor, bool, int, float, complex, str, type(None), torch.dtype, torch.device)  # tagged, or no tensor
 
 
 def _wrap(result, provenance: frozenset, inputs):
@@ -126,7 +128,7 @@ def _wrap(result, provenance: frozenset, inputs):
     possibly held elsewhere) is made a :class:`ProvenanceTensor` in place: no alias, so no extra node in
     the autograd graph. Any other is wrapped in an alias (:class:`ProvenanceTensor` itself).
     """
-    if isinstance(result, ProvenanceTensor) or isinstance(result, _PLAIN):
+    if isinstance(result, _AS_THEY_ARE):
         return result
     if isinstance(result, torch.Tensor):
         if inputs is None or _among(result, inputs):
@@ -150,11 +152,12 @@ def _among(result, inputs) -> bool:
     return False
 
 
-def _written(name: str, args, kwargs):
-    """The tensor an in-place call writes into, or ``None`` for an out-of-place call."""
+def _written(kind: int, args, kwargs):
+    """The tensor an in-place call (of :func:`~scgrad.core.call_kinds.kind_of` ``kind``) writes into, or ``None``
+    for an out-of-place call."""
     if "out" in kwargs:
         return kwargs["out"]
-    if kind_of(name) & IN_PLACE and args and isinstance(args[0], torch.Tensor):
+    if kind & IN_PLACE and args and isinstance(args[0], torch.Tensor):
         return args[0]
     return None
 
