@@ -54,10 +54,11 @@ def check_reduction(name: str, args, kwargs, provenance: frozenset, validating) 
     or a node (:func:`refuse_mixed`), so that the error can name both.
 
     ``validating(frame)``: whether the code calling the reduction is a distribution's own (its
-    normalisations and event sums are not the program's reductions).
+    normalisations and event sums are not the program's reductions). Called from the provenance hook's
+    general path (``__torch_function__`` calls ``_hooked_call``, which calls this).
     """
     marks = [mark for mark in provenance if isinstance(mark, Collapsed)]
-    if not marks or not args or validating(sys._getframe(2)):
+    if not marks or not args or validating(sys._getframe(3)):  # the program's frame, above the hook's two
         return None
     tensor, dims = args[0], _reduced_dims(name, args, kwargs)
     if dims is None or not hasattr(tensor, "dim") or tensor.dim() != _depth():
@@ -92,14 +93,15 @@ def _depth() -> int | None:
     return None
 
 
-def refuse_mixed(label: str, shape, provenance) -> None:
-    """Raise :class:`~scgrad.CombinedDrawsError` if ``provenance`` (of ``label``: a cost, or a node's
-    distribution) holds a :class:`Mixed` mark."""
+def refuse_mixed(what: str, name: str, shape, provenance) -> None:
+    """Raise :class:`~scgrad.CombinedDrawsError` if ``provenance`` (of ``what`` ``name``: a cost, or the
+    distribution of a node) holds a :class:`Mixed` mark."""
     if not provenance:
         return
     mixed = [mark for mark in provenance if isinstance(mark, Mixed)]
     if not mixed:
         return
+    label = f"{what} {name!r}"
     mark = min(mixed)
     what = f"its {mark.elements} draws (num_samples)" if mark.draws else f"its {mark.elements} batch elements"
     raise CombinedDrawsError(

@@ -47,20 +47,32 @@ def build_objective(graph: Graph, replay=None) -> Objective:
             f"scgrad.cost(name, tensor)."
         )
     nodes = list(graph.nodes.values())
-    fill_log_probs([n for n in nodes if n.estimator.batches_log_probs])
+    batched, wanting = [], []
+    for node in nodes:
+        if node.estimator.batches_log_probs:
+            batched.append(node)
+        if node.estimator.needs_downstream:
+            wanting.append(node)
+    fill_log_probs(batched)
     deps = Dependencies(graph, replay)
-    downstream = deps.downstream([n for n in nodes if n.estimator.needs_downstream])
+    downstream = deps.downstream(wanting)
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
-    for part in parts.values():
+    scored, based, extras, tuning, first_order, enumerated = [], [], [], [], {}, False
+    for node, part in zip(nodes, parts.values()):  # every node has its parts: the updates may change state now
         if part.update is not None:
             part.update()
-    scored, based = [], []
-    for node, part in zip(nodes, parts.values()):
         if part.score is not None:
             scored.append((node, part.score))
         if part.baseline is not None:
             based.append(node)
-    factors, labels = enumerated_factors(nodes, parts)
+        if part.extra is not None:
+            extras.append(part.extra)
+        if part.aux_loss is not None:
+            tuning.append((part.aux_loss, node.estimator))
+        if node.estimator.first_order_only:
+            first_order[node.name] = type(node.estimator).__name__
+        enumerated = enumerated or bool(part.enumerated or node.enum_dims)
+    factors, labels = enumerated_factors(nodes, parts) if enumerated else ([], None)
     combine = _Combiner(deps, scored, factors, labels, downstream)
     boxes = _MagicBoxes()
 
@@ -69,13 +81,13 @@ def build_objective(graph: Graph, replay=None) -> Objective:
     for cost, node in paired:
         costs.remove(cost)
         based.remove(node)
-    cost_terms = [_paired_term(cost, parts[node.name]) for cost, node in paired] + combine.terms(
+    cost_terms = [_paired_term(cost, parts[node.name]) for cost, node in paired] + (combine.terms(
         costs,
         shape_of=lambda c: c.value.shape,
         label_of=lambda c: f"cost {c.name!r}",
         build=lambda group, upstream: boxes.times(upstream, _stack([c.value for c in group])),
-    )
-    baseline_terms = combine.terms(  # torch.rsub(MB, 1) is 1 - MB(s_n), without Tensor.__rsub__'s Python wrapper
+    ) if costs else [])
+    baseline_terms = [] if not based else combine.terms(  # torch.rsub(MB, 1) is 1 - MB(s_n), without Tensor.__rsub__'s wrapper
         based,
         shape_of=lambda n: n.log_prob.shape,
         label_of=lambda n: f"the baseline of node {n.name!r}",
@@ -88,19 +100,16 @@ def build_objective(graph: Graph, replay=None) -> Objective:
     loss = None
     for term in cost_terms + baseline_terms:
         loss = term.total if loss is None else loss + term.total
-    for part in parts.values():
-        if part.extra is not None:
-            loss = loss + part.extra
+    for extra in extras:
+        loss = loss + extra
     # Eagerly, a non-finite surrogate is refused with the cost or node at fault (one read of its value, a
     # sync on a GPU). Under torch.compile the check is skipped: reading the value in Python breaks the
     # graph, and a tensor-level assert would say nothing about the cause (on CUDA it would also poison the
     # context); run the step eagerly to diagnose.
     if not torch.compiler.is_compiling() and not cmath.isfinite(loss.item()):
         _raise_non_finite(graph, parts, loss)
-    first_order = {n.name: type(n.estimator).__name__ for n in nodes if n.estimator.first_order_only}
     if first_order:
         loss = first_order_only(loss, first_order)
-    tuning = [(part.aux_loss, node.estimator) for node, part in zip(nodes, parts.values()) if part.aux_loss is not None]
     aux_loss = sum(aux for aux, _ in tuning) if tuning else None
     return Objective(loss, graph, aux_loss, parts, tuning, cost_terms)
 

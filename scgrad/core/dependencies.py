@@ -72,8 +72,12 @@ class Dependencies:
 
     def downstream(self, nodes: list[Node]) -> dict[Node, Downstream]:
         """For each node: its downstream cost per log-prob element, its independent dims and its evaluators."""
-        result = tracked.downstream([n for n in nodes if n.name in self.precise], self.graph, self._evaluators)
-        result.update(time_order.downstream([n for n in nodes if n.name not in self.precise], self.graph, self._evaluators))
+        precise, loose = [], []
+        for node in nodes:
+            (precise if node.name in self.precise else loose).append(node)
+        result = tracked.downstream(precise, self.graph, self._evaluators)
+        if loose:
+            result.update(time_order.downstream(loose, self.graph, self._evaluators))
         return result
 
     def _evaluators(self, node: Node) -> dict:

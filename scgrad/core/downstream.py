@@ -54,7 +54,8 @@ def downstream(node: Node, costs: list, detach: bool = True, **evaluators) -> Do
     shape = node.log_prob.shape
     independent = candidate_dims(shape)
     for site in costs:
-        independent = independent & kept_dims(site.value.shape, shape)
+        if site.value.shape != shape:  # a cost of the log-prob's own shape keeps every dim
+            independent = independent & kept_dims(site.value.shape, shape)
     return Downstream(total(node, costs, detach), tuple(sorted(independent)), **evaluators, sites=lambda: list(costs))
 
 

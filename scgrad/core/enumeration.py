@@ -10,8 +10,7 @@ import torch
 
 from scgrad.core.contraction import contract
 from scgrad.core.dependencies import Dependencies
-from scgrad.core.labels import DimLabels
-from scgrad.core.provenance import outcome_marks
+from scgrad.core.labels import DimLabels, outcome_marks
 from scgrad.core.shapes import has_dim
 from scgrad.errors import CombinedDrawsError, ScgradError
 

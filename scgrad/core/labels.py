@@ -3,14 +3,32 @@
 A dim of a log-probability or cost is either a batch dim, shared by position with every other
 tensor, or an enumerated node's outcomes. Without :func:`scgrad.markov` each enumeration position
 belongs to one node, and the position says whose outcomes lie there. Inside a markov loop a position
-holds several nodes' outcomes in turn; a tensor's :class:`~scgrad.core.provenance.Outcomes` marks say
+holds several nodes' outcomes in turn; a tensor's :class:`Outcomes` marks say
 which of them it varies along, and a tensor that varies along two of them is refused: summing their
 outcomes as one would give a wrong number.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from scgrad.errors import ScgradError
+
+
+class Outcomes(NamedTuple):
+    """A provenance entry: the tensor varies along the dim of the named node's enumerated outcomes.
+
+    The recorder adds it to the values of nodes enumerated inside :func:`scgrad.markov`, where one dim holds
+    the outcomes of several nodes in turn: it tells the combiner whose outcomes a tensor's dim holds.
+    """
+
+    node: str
+
+
+def outcome_marks(names) -> frozenset:
+    """The nodes whose enumerated outcomes a tensor with provenance ``names`` varies along (its :class:`Outcomes`)."""
+    return frozenset(name.node for name in names or () if isinstance(name, Outcomes))
+
 
 Label = tuple  # (position, owner): owner is the node whose outcomes the dim holds, None for a batch dim
 

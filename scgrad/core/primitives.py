@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from scgrad.core.provenance import strip
 from scgrad.core.runtime import Message, active, apply_stack, direct_handler, plain_draw
 from scgrad.errors import ScgradError
 
@@ -35,11 +34,11 @@ def sample(name: str, dist: torch.distributions.Distribution, estimator=None, *,
         raise ScgradError(
             f"scgrad.sample({name!r}, ...): num_samples must be a positive int or None; got {num_samples!r}."
         )
-    if not active():
-        return plain_draw(dist, num_samples)
     handler = direct_handler()
     if handler is not None:
         return handler.sample_directly(name, dist, estimator, num_samples)
+    if not active():
+        return plain_draw(dist, num_samples)
     return apply_stack(Message("sample", name, fn=dist, estimator=estimator, num_samples=num_samples)).value
 
 
@@ -58,16 +57,15 @@ def cost(name: str, value: torch.Tensor) -> None:
             f"scgrad.cost({name!r}, ...): the value must be a torch.Tensor; got {type(value).__name__}. "
             f"Use torch.as_tensor(value) for a constant."
         )
-    plain = strip(value)  # asked of a value carrying provenance, the dtype would go through its torch-function hook
-    if not (plain.is_floating_point() or plain.is_complex()):
+    with torch._C.DisableTorchFunctionSubclass():  # asked of a value carrying provenance, not through its hook
+        floating = value.is_floating_point() or value.is_complex()
+    if not floating:
         raise ScgradError(
             f"scgrad.cost({name!r}, ...): the value has dtype {value.dtype}; costs are averaged and differentiated, "
             f"so they must be floating point. Use value.float()."
         )
-    if not active():
-        return
     handler = direct_handler()
     if handler is not None:
         handler.cost_directly(name, value)
-    else:
+    elif active():
         apply_stack(Message("cost", name, value=value))

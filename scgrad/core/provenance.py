@@ -26,7 +26,6 @@ the value, raw storage and pointer access outside torch, custom C++ code reading
 from __future__ import annotations
 
 import sys
-from typing import NamedTuple
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
@@ -37,16 +36,6 @@ from scgrad.core.collapsed import check_reduction
 
 # Code that reads parameters and values in Python only to validate them.
 _VALIDATING = ("torch/distributions/", "pyro/distributions/", "torch\\distributions\\", "pyro\\distributions\\")
-
-
-class Outcomes(NamedTuple):
-    """A provenance entry: the tensor varies along the dim of the named node's enumerated outcomes.
-
-    The recorder adds it to the values of nodes enumerated inside :func:`scgrad.markov`, where one dim holds
-    the outcomes of several nodes in turn: it tells the combiner whose outcomes a tensor's dim holds.
-    """
-
-    node: str
 
 
 class ProvenanceTensor(torch.Tensor):
@@ -67,33 +56,53 @@ class ProvenanceTensor(torch.Tensor):
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        leaves = args if not kwargs and _flat(args) else list(_leaves(args, kwargs))
-        provenance = _NOTHING
-        for leaf in leaves:
-            if isinstance(leaf, cls) and not leaf._provenance <= provenance:
-                provenance = provenance | leaf._provenance
         name = getattr(func, "__name__", "")
         kind = kind_of(name)
-        target = _written(kind, args, kwargs)
-        if kind & WATCHED or target is not None:
-            _check_escape(func, name, args, target, provenance)
-        if kind & REDUCTION:
-            mixed = check_reduction(name, args, kwargs, provenance, _validating)
-            provenance = provenance if mixed is None else provenance | {mixed}
+        if kind or kwargs or not _flat(args):
+            return _hooked_call(cls, func, name, kind, args, kwargs or {})
+        # The common call: nothing to watch, positional arguments only, none a container. The result is tagged
+        # with the union of their provenance; a fresh one in place (no alias, so no extra autograd node).
+        provenance = _NOTHING
+        for arg in args:
+            if isinstance(arg, cls) and not arg._provenance <= provenance:
+                provenance = arg._provenance if not provenance else provenance | arg._provenance
         with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
-            result = func(*args, **kwargs)
-        if isinstance(target, ProvenanceTensor):
-            target._provenance = target._provenance | provenance
-        # A fresh result is tagged in place; one that is an argument (``x.type_as(y)``, an attribute) is wrapped
-        # in an alias, so the caller's tensor stays as it was.
-        return _wrap(result, provenance, leaves if name != "__get__" else None)
+            result = func(*args)
+        if type(result) is torch.Tensor and name != "__get__" and not _among(result, args):
+            view = result._is_view()
+            result.__class__ = cls
+            result._provenance, result._view = provenance, view
+            return result
+        return _wrap(result, provenance, args if name != "__get__" else None)
 
     def __repr__(self) -> str:
         return f"ProvenanceTensor({strip(self)!r}, provenance={set(self._provenance)})"
 
 
 _NOTHING = frozenset()
+
+
+def _hooked_call(cls, func, name: str, kind: int, args, kwargs: dict):
+    """:meth:`ProvenanceTensor.__torch_function__` for any call: escapes checked, reductions over collapsed
+    dims marked, containers of arguments opened, results tagged (see :func:`_wrap`)."""
+    leaves = args if not kwargs and _flat(args) else list(_leaves(args, kwargs))
+    provenance = _NOTHING
+    for leaf in leaves:
+        if isinstance(leaf, cls) and not leaf._provenance <= provenance:
+            provenance = provenance | leaf._provenance
+    target = _written(kind, args, kwargs)
+    if kind & WATCHED or target is not None:
+        _check_escape(func, name, args, target, provenance)
+    if kind & REDUCTION:
+        mixed = check_reduction(name, args, kwargs, provenance, _validating)
+        provenance = provenance if mixed is None else provenance | {mixed}
+    with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
+        result = func(*args, **kwargs)
+    if isinstance(target, ProvenanceTensor):
+        target._provenance = target._provenance | provenance
+    # A fresh result is tagged in place; one that is an argument (``x.type_as(y)``, an attribute) is wrapped
+    # in an alias, so the caller's tensor stays as it was.
+    return _wrap(result, provenance, leaves if name != "__get__" else None)
 
 
 def _flat(args) -> bool:
@@ -179,7 +188,7 @@ def _check_escape(func, name: str, args, target, provenance: frozenset) -> None:
             how = f"written in place into a tensor that does not carry them ({_call(func, name)})"
         elif target._view and not provenance <= held:
             how = f"written in place into a view of another tensor ({_call(func, name)}), whose base would not carry them"
-    if how is None or _validating(sys._getframe(2)):
+    if how is None or _validating(sys._getframe(3)):  # the caller of __torch_function__, which called _hooked_call
         return
     for handler in runtime.handlers():
         report = getattr(handler, "provenance_escaped", None)
@@ -210,11 +219,6 @@ def with_provenance(tensor: torch.Tensor, names: frozenset) -> torch.Tensor:
     """``tensor`` carrying ``names`` besides its own provenance: for values that come back into torch from
     outside it (an environment's step) and depend on the nodes named."""
     return ProvenanceTensor(strip(tensor), provenance_of(tensor) | names)
-
-
-def outcome_marks(names) -> frozenset:
-    """The nodes whose enumerated outcomes a tensor with provenance ``names`` varies along (its :class:`Outcomes`)."""
-    return frozenset(name.node for name in names or () if isinstance(name, Outcomes))
 
 
 def provenance_of(value) -> frozenset:

@@ -7,7 +7,8 @@ import torch
 from scgrad.core.graph import CostSite, Graph, Node
 from scgrad.core.layout import Layout
 from scgrad.core.collapsed import Collapsed, refuse_mixed
-from scgrad.core.provenance import Outcomes, ProvenanceTensor, provenance_of, strip
+from scgrad.core.labels import Outcomes
+from scgrad.core.provenance import ProvenanceTensor, provenance_of, strip
 from scgrad.core.runtime import Handler, Message
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator
@@ -25,7 +26,7 @@ class GraphRecorder(Handler):
     except while ``torch.compile`` traces; a probed value that leaves torch is noted in
     ``graph.escaped`` and that node falls back to time order, which is always sound. An enumerated value
     read in Python is refused either way: the program would see every outcome at once. The value of a
-    node enumerated inside :func:`scgrad.markov` also carries an :class:`~scgrad.core.provenance.Outcomes`
+    node enumerated inside :func:`scgrad.markov` also carries an :class:`~scgrad.core.labels.Outcomes`
     mark, which says whose outcomes its dim holds; from the first such loop on, every node is probed (a term
     taken in time order would combine steps the loop's dims no longer tell apart). Once a node is probed, the values of later nodes drawn from distributions that depend on it carry provenance too,
     and every later cost notes the provenance of its value.
@@ -107,21 +108,22 @@ class GraphRecorder(Handler):
         """Record a drawn (or substituted) node; return the value the program sees."""
         self.layout.observe(len(node.dist.batch_shape) + (node.num_samples is not None))
         self.graph.nodes[node.name] = node
-        own = {node.name}
+        own = (node.name,)
         if node.collapsed:  # its value broadcasts: reductions over those dims are refused (core/collapsed)
-            own.add(Collapsed(node.name, node.collapsed, node.sample_dim))
+            own += (Collapsed(node.name, node.collapsed, node.sample_dim),)
         if node.name in self.layout.framed:  # its value varies along its own outcomes only, not its parents'
             names = frozenset(name for name in node.upstream or () if not isinstance(name, Outcomes))
-            return ProvenanceTensor(strip(node.value), names | own | {Outcomes(node.name)})
+            return ProvenanceTensor(strip(node.value), names.union(own, (Outcomes(node.name),)))
         if node.probed or node.upstream:
-            return ProvenanceTensor(strip(node.value), (node.upstream or frozenset()) | own)
+            return ProvenanceTensor(strip(node.value), node.upstream.union(own) if node.upstream else frozenset(own))
         return node.value
 
     def _keep_cost(self, name: str, value: torch.Tensor) -> None:
         upstream = provenance_of(value) if self._probing else None
         value = strip(value)  # first: a shape asked of a value carrying provenance goes through its torch-function hook
-        refuse_mixed(f"cost {name!r}", value.shape, upstream)
-        self.layout.check_extent("cost", name, value.shape)
+        refuse_mixed("cost", name, value.shape, upstream)
+        if self.layout.enum_dims:  # without enumerated nodes no dim can be taken for their outcomes
+            self.layout.check_extent("cost", name, value.shape)
         self.layout.observe(value.dim())
         self.graph.costs[name] = CostSite(name, value, self._order, upstream)
         self._order += 1
@@ -144,18 +146,22 @@ class GraphRecorder(Handler):
                 f"scgrad.ScoreFunction() or scgrad.Reparam(); got {type(estimator).__name__}."
             )
         estimator.check(name, dist)
-        self.layout.check_batch(name, dist.batch_shape)
-        self.layout.check_extent("node", name, dist.batch_shape)
+        layout = self.layout
+        enumerated = bool(layout.enum_dims)  # without enumerated nodes no dim can be taken for their outcomes
+        if enumerated:
+            layout.check_batch(name, dist.batch_shape)
+            layout.check_extent("node", name, dist.batch_shape)
         node = Node(name, dist, estimator, num_samples, self._order)
         self._order += 1
         if num_samples is not None:
             node.sample_dim = -(len(dist.batch_shape) + 1)
-            self.layout.check_sample_dim(name, node.sample_dim, dist.batch_shape)
-        wanted = estimator.wants_dependencies or self.layout.looped  # a markov loop's terms must know their nodes
+            if enumerated:
+                layout.check_sample_dim(name, node.sample_dim, dist.batch_shape)
+        wanted = estimator.wants_dependencies or layout.looped  # a markov loop's terms must know their nodes
         node.probed = self.track_provenance or (wanted and not torch.compiler.is_compiling())
         if self._probing:  # before the first probed node no value of this run carries provenance
             node.upstream = provenance_of(dist)
-            refuse_mixed(f"the distribution of node {name!r}", dist.batch_shape, node.upstream)
+            refuse_mixed("the distribution of node", name, dist.batch_shape, node.upstream)
         elif node.probed:
             node.upstream = frozenset()
             self._probing = True
