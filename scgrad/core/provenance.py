@@ -58,34 +58,43 @@ class ProvenanceTensor(torch.Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
         kind = kind_of(name)
-        if kind or kwargs or not _flat(args):
+        if kind or kwargs:
             return _hooked_call(cls, func, name, kind, args, kwargs or {})
-        # The common call: nothing to watch, positional arguments only, none a container. The result is tagged
-        # with the union of their provenance; a fresh one in place (no alias, so no extra autograd node).
+        # The common call: nothing to watch and positional arguments only. Unless one is a container (then the
+        # general path), the result carries the union of their provenance; a fresh one tagged in place (no alias,
+        # so no extra autograd node).
         provenance = _NOTHING
         for arg in args:
-            if isinstance(arg, cls) and not arg._provenance <= provenance:
-                provenance = arg._provenance if not provenance else provenance | arg._provenance
+            if isinstance(arg, cls):
+                if not arg._provenance <= provenance:
+                    provenance = arg._provenance if not provenance else provenance | arg._provenance
+            elif isinstance(arg, _CONTAINERS):
+                return _hooked_call(cls, func, name, kind, args, {})
         with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
             result = func(*args)
-        if type(result) is torch.Tensor and name != "__get__" and not _among(result, args):
-            view = result._is_view()
-            result.__class__ = cls
-            result._provenance, result._view = provenance, view
-            return result
-        return _wrap(result, provenance, args if name != "__get__" else None)
+        if type(result) is not torch.Tensor or name == "__get__":
+            return _wrap(result, provenance, args if name != "__get__" else None)
+        for arg in args:
+            if result is arg:
+                return ProvenanceTensor(result, provenance)
+        view = result._is_view()
+        result.__class__ = cls
+        result._provenance, result._view = provenance, view
+        return result
 
     def __repr__(self) -> str:
         return f"ProvenanceTensor({strip(self)!r}, provenance={set(self._provenance)})"
 
 
 _NOTHING = frozenset()
+_CONTAINERS = (list, tuple, dict)
 
 
 def _hooked_call(cls, func, name: str, kind: int, args, kwargs: dict):
     """:meth:`ProvenanceTensor.__torch_function__` for any call: escapes checked, reductions over collapsed
     dims marked, containers of arguments opened, results tagged (see :func:`_wrap`)."""
-    leaves = args if not kwargs and _flat(args) else list(_leaves(args, kwargs))
+    flat = not kwargs and not any(isinstance(arg, _CONTAINERS) for arg in args)  # the arguments are their own leaves
+    leaves = args if flat else list(_leaves(args, kwargs))
     provenance = _NOTHING
     for leaf in leaves:
         if isinstance(leaf, cls) and not leaf._provenance <= provenance:
@@ -103,14 +112,6 @@ def _hooked_call(cls, func, name: str, kind: int, args, kwargs: dict):
     # A fresh result is tagged in place; one that is an argument (``x.type_as(y)``, an attribute) is wrapped
     # in an alias, so the caller's tensor stays as it was.
     return _wrap(result, provenance, leaves if name != "__get__" else None)
-
-
-def _flat(args) -> bool:
-    """Whether no argument is a list, tuple or dict (the arguments are their own leaves)."""
-    for value in args:
-        if isinstance(value, (list, tuple, dict)):
-            return False
-    return True
 
 
 def _leaves(args, kwargs):

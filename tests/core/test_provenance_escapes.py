@@ -175,3 +175,17 @@ def test_an_episode_under_provenance_gets_the_time_order_gradient():
     plain, tracked = gradient(False), gradient(True)
     assert all(torch.allclose(p, t, rtol=1e-5, atol=1e-5) for p, t in zip(plain, tracked))
     assert any(bool(p.abs().sum() > 0) for p in plain)
+
+
+def test_the_hooks_common_path_tags_fresh_results_and_aliases_returned_arguments():
+    a = ProvenanceTensor(torch.ones(3), frozenset({"a"}))
+    b = ProvenanceTensor(torch.full((3,), 2.0), frozenset({"b"}))
+    plain = torch.zeros(3)
+    both = a * b + plain  # positional arguments only: the short path
+    assert provenance_of(both) == {"a", "b"} and torch.equal(both.as_subclass(torch.Tensor), torch.full((3,), 2.0))
+    assert provenance_of(a.contiguous()) == {"a"}  # the argument itself, already carrying its provenance
+    same = plain.type_as(a)  # returns ``plain`` itself: tagged as an alias, the caller's tensor untouched
+    assert provenance_of(same) == {"a"} and type(plain) is torch.Tensor and not provenance_of(plain)
+    stacked = torch.stack([a, plain, b])  # a container of arguments: the general path opens it
+    assert provenance_of(stacked) == {"a", "b"} and stacked.shape == (3, 3)
+    assert provenance_of(torch.add(a, 1.0, alpha=2.0)) == {"a"}  # keyword arguments: the general path
