@@ -80,8 +80,8 @@ class Dependencies:
             result.update(time_order.downstream(loose, self.graph, self._evaluators))
         return result
 
-    def _evaluators(self, node: Node) -> dict:
-        return {} if self.replay is None else self.replay.evaluators(node)
+    def _evaluators(self, node: Node) -> tuple:
+        return (None, None) if self.replay is None else self.replay.evaluators(node)
 
 
 def downstream_costs(node: Node, graph: Graph) -> list:

@@ -22,9 +22,14 @@ def candidate_dims(shape) -> frozenset:
     return frozenset(dim for dim in range(-len(shape), 0) if shape[dim] > 1)
 
 
+def keeps(cost_shape, shape, dim: int) -> bool:
+    """Whether a cost of ``cost_shape`` keeps log-prob dim ``dim`` (the same size there): it mixes no elements along it."""
+    return len(cost_shape) >= -dim and cost_shape[dim] == shape[dim]
+
+
 def kept_dims(cost_shape, shape) -> frozenset:
-    """The log-prob dims a cost of ``cost_shape`` keeps (the same size there): it mixes no elements along them."""
-    return frozenset(dim for dim in range(-len(shape), 0) if len(cost_shape) >= -dim and cost_shape[dim] == shape[dim])
+    """The log-prob dims a cost of ``cost_shape`` keeps (see :func:`keeps`)."""
+    return frozenset(dim for dim in range(-len(shape), 0) if keeps(cost_shape, shape, dim))
 
 
 def share(site, node: Node, detach: bool) -> torch.Tensor:
@@ -48,15 +53,15 @@ def total(node: Node, costs, detach: bool) -> torch.Tensor:
     return (summed * prod(shape)).expand(shape)
 
 
-def downstream(node: Node, costs: list, detach: bool = True, **evaluators) -> Downstream:
-    """The :class:`Downstream` of ``node`` given the costs that depend on it, with ``evaluators`` (``evaluate``,
-    ``evaluate_many``) where given."""
+def downstream(node: Node, costs: list, detach: bool = True, evaluate=None, evaluate_many=None) -> Downstream:
+    """The :class:`Downstream` of ``node`` given the costs that depend on it, with its evaluators where given."""
     shape = node.log_prob.shape
-    independent = candidate_dims(shape)
-    for site in costs:
-        if site.value.shape != shape:  # a cost of the log-prob's own shape keeps every dim
-            independent = independent & kept_dims(site.value.shape, shape)
-    return Downstream(total(node, costs, detach), tuple(sorted(independent)), **evaluators, sites=lambda: list(costs))
+    others = [site.value.shape for site in costs if site.value.shape != shape]  # a cost of its own shape keeps every dim
+    independent = tuple([
+        dim for dim in range(-len(shape), 0)
+        if shape[dim] > 1 and (not others or all(keeps(other, shape, dim) for other in others))
+    ])
+    return Downstream(total(node, costs, detach), independent, evaluate, evaluate_many, costs.copy)
 
 
 def evaluation(node: Node, costs: list) -> Evaluation:

@@ -30,8 +30,8 @@ class Replay:
     def __init__(self, graph: Graph, rerun: Callable[[], None], record: Callable[[], object]):
         self.graph, self.rerun, self.record = graph, rerun, record
 
-    def evaluators(self, node: Node) -> dict:
-        """``Downstream``'s ``evaluate`` and ``evaluate_many`` for ``node``."""
+    def evaluators(self, node: Node) -> tuple:
+        """``Downstream``'s ``evaluate`` and ``evaluate_many`` for ``node``, in that order."""
 
         def evaluate(value: torch.Tensor, redraw=None) -> Evaluation:
             return evaluation(node, self.costs_at(node, value, redraw))
@@ -45,7 +45,7 @@ class Replay:
                 return [evaluation(node, self.costs_at(node, value, redraw)) for value in values]
             return [evaluation(node, costs) for costs in per_value]
 
-        return {"evaluate": evaluate, "evaluate_many": evaluate_many}
+        return evaluate, evaluate_many
 
     def costs_at(self, node: Node, value: torch.Tensor, redraw=None) -> list:
         """Re-run the program with ``node`` set to ``value``: its downstream costs.

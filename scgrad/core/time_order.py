@@ -70,7 +70,7 @@ def downstream(nodes: list[Node], graph: Graph, evaluators) -> dict[Node, Downst
             if kept not in dims:
                 dims[kept] = tuple(sorted(kept))
             sites = (lambda first=first, later=later, start=start: later[first - start:])
-            result[node] = Downstream(rows[first - start], dims[kept], **evaluators(node), sites=sites)
+            result[node] = Downstream(rows[first - start], dims[kept], *evaluators(node), sites)
     return result
 
 

@@ -50,7 +50,7 @@ def downstream(nodes: list[Node], graph: Graph, evaluators) -> dict[Node, Downst
     if not nodes:
         return {}
     costs_of = costs_by_node(graph)
-    return {node: downstream_of_costs(node, costs_of.get(node.name, []), **evaluators(node)) for node in nodes}
+    return {node: downstream_of_costs(node, costs_of.get(node.name, []), True, *evaluators(node)) for node in nodes}
 
 
 def costs_by_node(graph: Graph) -> dict[str, list]:
