@@ -57,7 +57,7 @@ def build_objective(graph: Graph, replay=None) -> Objective:
     deps = Dependencies(graph, replay)
     downstream = deps.downstream(wanting)
     parts = {n.name: n.estimator.parts(n, downstream.get(n)) for n in nodes}
-    scored, based, extras, tuning, first_order, enumerated = [], [], [], [], {}, False
+    scored, based, extras, tuning, first_order = [], [], [], [], {}
     for node, part in zip(nodes, parts.values()):  # every node has its parts: the updates may change state now
         if part.update is not None:
             part.update()
@@ -71,8 +71,7 @@ def build_objective(graph: Graph, replay=None) -> Objective:
             tuning.append((part.aux_loss, node.estimator))
         if node.estimator.first_order_only:
             first_order[node.name] = type(node.estimator).__name__
-        enumerated = enumerated or bool(part.enumerated or node.enum_dims)
-    factors, labels = enumerated_factors(nodes, parts) if enumerated else ([], None)
+    factors, labels = enumerated_factors(nodes, parts)
     combine = _Combiner(deps, scored, factors, labels, downstream)
     boxes = _MagicBoxes()
 
@@ -81,13 +80,13 @@ def build_objective(graph: Graph, replay=None) -> Objective:
     for cost, node in paired:
         costs.remove(cost)
         based.remove(node)
-    cost_terms = [_paired_term(cost, parts[node.name]) for cost, node in paired] + (combine.terms(
+    cost_terms = [_paired_term(cost, parts[node.name]) for cost, node in paired] + combine.terms(
         costs,
         shape_of=lambda c: c.value.shape,
         label_of=lambda c: f"cost {c.name!r}",
         build=lambda group, upstream: boxes.times(upstream, _stack([c.value for c in group])),
-    ) if costs else [])
-    baseline_terms = [] if not based else combine.terms(  # torch.rsub(MB, 1) is 1 - MB(s_n), without Tensor.__rsub__'s wrapper
+    )
+    baseline_terms = combine.terms(  # torch.rsub(MB, 1) is 1 - MB(s_n), without Tensor.__rsub__'s Python wrapper
         based,
         shape_of=lambda n: n.log_prob.shape,
         label_of=lambda n: f"the baseline of node {n.name!r}",

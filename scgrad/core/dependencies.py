@@ -76,8 +76,7 @@ class Dependencies:
         for node in nodes:
             (precise if node.name in self.precise else loose).append(node)
         result = tracked.downstream(precise, self.graph, self._evaluators)
-        if loose:
-            result.update(time_order.downstream(loose, self.graph, self._evaluators))
+        result.update(time_order.downstream(loose, self.graph, self._evaluators))
         return result
 
     def _evaluators(self, node: Node) -> tuple:

@@ -77,6 +77,17 @@ class Layout:
             self.framed.add(name)
         return dims
 
+    def check_node(self, name: str, batch_shape, sample_dim: int | None) -> None:
+        """A new node's checks against the enumerated nodes' outcome dims: :meth:`check_batch`, :meth:`check_extent`
+        and, where it has a ``num_samples`` dim at ``sample_dim``, :meth:`check_sample_dim` (nothing to check while
+        no node is enumerated)."""
+        if not self.enum_dims:
+            return
+        self.check_batch(name, batch_shape)
+        self.check_extent("node", name, batch_shape)
+        if sample_dim is not None:
+            self.check_sample_dim(name, sample_dim, batch_shape)
+
     def check_sample_dim(self, name: str, position: int, batch_shape) -> None:
         """Refuse a ``num_samples`` dim that would land on another node's enumeration dim."""
         owner = self.enum_dims.get(position)
@@ -111,7 +122,7 @@ class Layout:
         them left of ``W``'s dims) and a batch took their place: its sizes match by chance, and summing
         the dim as the node's outcomes would give a wrong number.
         """
-        if len(shape) <= self.depth:
+        if not self.enum_dims or len(shape) <= self.depth:
             return
         for dim, owner in self.enum_dims.items():
             if self.sizes[dim] > 1 and shape[dim] == self.sizes[dim]:

@@ -72,15 +72,9 @@ class ProvenanceTensor(torch.Tensor):
                 return _hooked_call(cls, func, name, kind, args, {})
         with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
             result = func(*args)
-        if type(result) is not torch.Tensor or name == "__get__":
-            return _wrap(result, provenance, args if name != "__get__" else None)
-        for arg in args:
-            if result is arg:
-                return ProvenanceTensor(result, provenance)
-        view = result._is_view()
-        result.__class__ = cls
-        result._provenance, result._view = provenance, view
-        return result
+        if type(result) is torch.Tensor and name != "__get__" and not _among(result, args):
+            return _tag(result, provenance)  # the common result, without the rest of _wrap's questions
+        return _wrap(result, provenance, args if name != "__get__" else None)
 
     def __repr__(self) -> str:
         return f"ProvenanceTensor({strip(self)!r}, provenance={set(self._provenance)})"
@@ -143,16 +137,22 @@ def _wrap(result, provenance: frozenset, inputs):
     if isinstance(result, torch.Tensor):
         if inputs is None or _among(result, inputs):
             return ProvenanceTensor(result, provenance)
-        view = result._is_view()
-        result.__class__ = ProvenanceTensor
-        result._provenance, result._view = provenance, view
-        return result
+        return _tag(result, provenance)
     if isinstance(result, (list, tuple)):
         if not any(isinstance(item, torch.Tensor) for item in result):  # a shape, a list of numbers
             return result
         if type(result) in (list, tuple):
             return type(result)(_wrap(item, provenance, inputs) if isinstance(item, torch.Tensor) else item for item in result)
     return tree_map(lambda out: _wrap(out, provenance, inputs) if isinstance(out, torch.Tensor) else out, result)
+
+
+def _tag(result: torch.Tensor, provenance: frozenset) -> torch.Tensor:
+    """``result``, a fresh tensor (no argument of the call), made a :class:`ProvenanceTensor` carrying ``provenance``
+    in place."""
+    view = result._is_view()
+    result.__class__ = ProvenanceTensor
+    result._provenance, result._view = provenance, view
+    return result
 
 
 def _among(result, inputs) -> bool:

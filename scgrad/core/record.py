@@ -122,8 +122,7 @@ class GraphRecorder(Handler):
         upstream = provenance_of(value) if self._probing else None
         value = strip(value)  # first: a shape asked of a value carrying provenance goes through its torch-function hook
         refuse_mixed("cost", name, value.shape, upstream)
-        if self.layout.enum_dims:  # without enumerated nodes no dim can be taken for their outcomes
-            self.layout.check_extent("cost", name, value.shape)
+        self.layout.check_extent("cost", name, value.shape)
         self.layout.observe(value.dim())
         self.graph.costs[name] = CostSite(name, value, self._order, upstream)
         self._order += 1
@@ -146,18 +145,11 @@ class GraphRecorder(Handler):
                 f"scgrad.ScoreFunction() or scgrad.Reparam(); got {type(estimator).__name__}."
             )
         estimator.check(name, dist)
-        layout = self.layout
-        enumerated = bool(layout.enum_dims)  # without enumerated nodes no dim can be taken for their outcomes
-        if enumerated:
-            layout.check_batch(name, dist.batch_shape)
-            layout.check_extent("node", name, dist.batch_shape)
-        node = Node(name, dist, estimator, num_samples, self._order)
+        sample_dim = None if num_samples is None else -(len(dist.batch_shape) + 1)
+        self.layout.check_node(name, dist.batch_shape, sample_dim)
+        node = Node(name, dist, estimator, num_samples, self._order, sample_dim=sample_dim)
         self._order += 1
-        if num_samples is not None:
-            node.sample_dim = -(len(dist.batch_shape) + 1)
-            if enumerated:
-                layout.check_sample_dim(name, node.sample_dim, dist.batch_shape)
-        wanted = estimator.wants_dependencies or layout.looped  # a markov loop's terms must know their nodes
+        wanted = estimator.wants_dependencies or self.layout.looped  # a markov loop's terms must know their nodes
         node.probed = self.track_provenance or (wanted and not torch.compiler.is_compiling())
         if self._probing:  # before the first probed node no value of this run carries provenance
             node.upstream = provenance_of(dist)
