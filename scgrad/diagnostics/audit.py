@@ -200,10 +200,11 @@ def _compare(graph: Graph, rerun: Graph, node: Node, element: tuple, broken: dic
 
 
 def _finding(node: Node, key: tuple, cases: list, tried: int) -> str:
-    """One finding for a target of ``node``: the first case, and how many of the elements tried broke it."""
+    """One finding for a target of ``node``: the first case, and how many of the elements tried broke it (an element
+    tried at several base points counts once)."""
     kind, label, shape = key
     element, where = cases[0]
-    more = f" ({len(cases)} of the {tried} elements tried do so)"
+    more = f" ({len({case for case, _ in cases})} of the {tried} elements tried do so)"
     if kind == "untracked":
         return (
             f"{label} changes when element {element} of node {node.name!r} changes{more}, but its tracked "

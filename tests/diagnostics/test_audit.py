@@ -178,3 +178,14 @@ def test_diagnose_reports_the_audit_above_its_table():
     assert not diagnosis.audit.ok
     text = str(diagnosis)
     assert text.index("finding") < text.index("score_function")
+
+
+def test_a_finding_counts_each_element_once_over_the_base_points():
+    def centred(theta):  # every draw's cost moves with every draw: each element tried breaks it
+        b = scgrad.sample("b", D.Bernoulli(logits=theta), scgrad.ScoreFunction(scgrad.LeaveOneOut()), num_samples=4)
+        scgrad.cost("c", ((b.mean(0, keepdim=True) - 0.5) ** 2).expand(4, 3))
+
+    torch.manual_seed(0)
+    result = scgrad.audit(centred, torch.zeros(3))
+    assert not result.ok
+    assert "(12 of the 12 elements tried do so)" in result.findings[0], result.findings
