@@ -6,6 +6,9 @@ import json
 
 import pytest
 import torch
+import torch.distributions as D
+
+import scgrad
 
 from benchmark_scripts import load
 
@@ -33,3 +36,15 @@ def test_the_gradient_check_catches_a_stage_that_computes_another_estimator():
         step = stages.stages(logits, targets)["ops_provenance"]
         with pytest.raises(AssertionError, match="gradients differ"):
             overhead.check_same_gradient(lambda: 2.0 * step(), lambda: overhead.bits_by_hand(logits, targets), [logits])
+
+
+def test_the_time_order_stage_leaves_the_node_untracked_and_the_surrogate_stage_tracks_it():
+    stages = load("overhead_stages")
+    logits, targets = stages.problem()
+    untracked = scgrad.ScoreFunction(stages.UntrackedLeaveOneOut())
+    for estimator, probed in ((untracked, False), (scgrad.ScoreFunction(scgrad.LeaveOneOut()), True)):
+        def program():
+            b = scgrad.sample("b", D.Bernoulli(logits=logits), estimator, num_samples=8)
+            scgrad.cost("squared_error", (b - targets) ** 2)
+
+        assert scgrad.surrogate(program).graph.nodes["b"].probed is probed
