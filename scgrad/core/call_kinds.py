@@ -24,6 +24,27 @@ _IN_PLACE_NAMES = frozenset({
     "__ipow__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__",
 })
 
+# Out-of-place calls that broadcast their tensor arguments from the right and combine them element by element (or
+# map one element by element, or expand it): a dim keeps its position, counted from the right, from each argument
+# to the result.
+ELEMENTWISE = frozenset({
+    "neg", "__neg__", "negative", "__pos__", "abs", "__abs__", "exp", "exp2", "expm1", "log", "log2", "log10",
+    "log1p", "sqrt", "rsqrt", "square", "reciprocal", "sigmoid", "logit", "tanh", "sin", "cos", "tan", "sinh",
+    "cosh", "asin", "acos", "atan", "erf", "erfc", "erfinv", "lgamma", "digamma", "floor", "ceil", "round",
+    "trunc", "frac", "sign", "sgn", "relu", "softplus", "logsigmoid", "silu", "gelu", "elu", "leaky_relu",
+    "nan_to_num", "isnan", "isinf", "isfinite", "logical_not", "bitwise_not", "__invert__", "float", "double",
+    "half", "bfloat16", "long", "int", "bool", "to", "type", "type_as", "clone", "detach", "contiguous",
+    "expand", "expand_as", "broadcast_to",
+    "add", "__add__", "__radd__", "sub", "__sub__", "__rsub__", "rsub", "subtract", "mul", "__mul__", "__rmul__",
+    "multiply", "div", "__truediv__", "__rtruediv__", "divide", "true_divide", "__floordiv__", "__rfloordiv__",
+    "floor_divide", "__mod__", "__rmod__", "remainder", "fmod", "pow", "__pow__", "__rpow__", "float_power",
+    "where", "eq", "__eq__", "ne", "__ne__", "lt", "__lt__", "le", "__le__", "gt", "__gt__", "ge", "__ge__",
+    "maximum", "minimum", "fmax", "fmin", "logaddexp", "logaddexp2", "atan2", "hypot", "copysign", "xlogy",
+    "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "logical_and", "logical_or", "logical_xor",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "addcmul", "addcdiv", "lerp", "clamp", "clip", "broadcast_tensors",
+    "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+})
+
 # Bits of :func:`kind_of`'s answer.
 IN_PLACE, WATCHED, REDUCTION = 1, 2, 4
 

@@ -13,7 +13,6 @@ and enumeration dims in use, and a dim whose size is neither 1 nor the node's is
 
 from __future__ import annotations
 
-import sys
 from typing import NamedTuple
 
 from scgrad.core import runtime
@@ -53,12 +52,11 @@ def check_reduction(name: str, args, kwargs, provenance: frozenset, validating) 
     ``provenance``, else ``None``. The mark travels with the result and is refused where it reaches a cost
     or a node (:func:`refuse_mixed`), so that the error can name both.
 
-    ``validating(frame)``: whether the code calling the reduction is a distribution's own (its
-    normalisations and event sums are not the program's reductions). Called from the provenance hook's
-    general path (``__torch_function__`` calls ``_hooked_call``, which calls this).
+    ``validating()``: whether the code calling the reduction is a distribution's own (its normalisations and
+    event sums are not the program's reductions). Called from the provenance hook's general path.
     """
     marks = [mark for mark in provenance if isinstance(mark, Collapsed)]
-    if not marks or not args or validating(sys._getframe(3)):  # the program's frame, above the hook's two
+    if not marks or not args or validating():
         return None
     tensor, dims = args[0], _reduced_dims(name, args, kwargs)
     if dims is None or not hasattr(tensor, "dim") or tensor.dim() != _depth():

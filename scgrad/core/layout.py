@@ -77,13 +77,13 @@ class Layout:
             self.framed.add(name)
         return dims
 
-    def check_node(self, name: str, batch_shape, sample_dim: int | None) -> None:
+    def check_node(self, name: str, batch_shape, sample_dim: int | None, upstream: frozenset | None) -> None:
         """A new node's checks against the enumerated nodes' outcome dims: :meth:`check_batch`, :meth:`check_extent`
         and, where it has a ``num_samples`` dim at ``sample_dim``, :meth:`check_sample_dim` (nothing to check while
-        no node is enumerated)."""
+        no node is enumerated). ``upstream``: the provenance of its distribution, ``None`` where it is not tracked."""
         if not self.enum_dims:
             return
-        self.check_batch(name, batch_shape)
+        self.check_batch(name, batch_shape, upstream)
         self.check_extent("node", name, batch_shape)
         if sample_dim is not None:
             self.check_sample_dim(name, sample_dim, batch_shape)
@@ -99,20 +99,38 @@ class Layout:
                 f"leading size-1 batch dims (dist.expand(...)) so the sample dim lands further left."
             )
 
-    def check_batch(self, name: str, batch_shape) -> None:
-        """Refuse a distribution whose batch dims put another size on an enumerated node's outcome dim."""
+    def check_batch(self, name: str, batch_shape, upstream: frozenset | None = None) -> None:
+        """Refuse a distribution whose batch dims put another size on an enumerated node's outcome dim, or (where
+        ``upstream``, its provenance, is known) the outcomes' size without being computed from that node: a batch
+        dim of its own that lines up with the outcomes by chance, whose elements would be weighted as outcomes."""
         for dim, owner in self.enum_dims.items():
-            if len(batch_shape) >= -dim and batch_shape[dim] not in (1, self.sizes[dim]):
-                raise ScgradError(
-                    f"node {name!r}: its distribution has batch shape {tuple(batch_shape)}, of size "
-                    f"{batch_shape[dim]} at dim {dim}, where enumerated node {owner!r} keeps its "
-                    f"{self.sizes[dim]} outcomes. Enumerate lays a node's outcomes on the first dim left of the "
-                    f"batch dims in use when it is drawn ({dim}); indexing with its value (W[{owner}]) moves "
-                    f"them one dim further left, so a batch drawn later lands on them. Draw {owner!r} with as "
-                    f"many batch dims of size 1 as {name!r} has batch dims (dist.expand("
-                    f"{[1] * max(1, len(batch_shape) - 1)}) here), and index with those dropped: W[{owner}[..., 0]] for one "
-                    f"batch dim."
-                )
+            if len(batch_shape) < -dim or batch_shape[dim] == 1:
+                continue
+            if batch_shape[dim] == self.sizes[dim]:
+                if upstream is not None and owner not in upstream and not self.looped:
+                    raise ScgradError(
+                        f"node {name!r}: its distribution has batch shape {tuple(batch_shape)}, of size "
+                        f"{batch_shape[dim]} at dim {dim}, where enumerated node {owner!r} keeps its "
+                        f"{self.sizes[dim]} outcomes, but it is not computed from {owner!r}: that batch dim of its "
+                        f"own lines up with {owner!r}'s outcomes (Enumerate lays them on the first dim left of the "
+                        f"batch dims in use when it draws the node), and its elements would be taken for "
+                        f"{owner!r}'s outcomes: a wrong number. Draw {owner!r} from a distribution with leading size-1 "
+                        f"batch dims, {len(batch_shape)} batch dims in all as {name!r} has (dist.expand([1, ..., "
+                        f"*dist.batch_shape])), so that its outcomes lie left of them; or draw {name!r} before {owner!r}. "
+                        f"If its parameters were made in the shape of a value (torch.zeros(v.shape)), make them from the "
+                        f"value itself (torch.zeros_like(v), x.expand_as(v)), so that they are seen to be computed from it."
+                    )
+                continue
+            raise ScgradError(
+                f"node {name!r}: its distribution has batch shape {tuple(batch_shape)}, of size "
+                f"{batch_shape[dim]} at dim {dim}, where enumerated node {owner!r} keeps its "
+                f"{self.sizes[dim]} outcomes. Enumerate lays a node's outcomes on the first dim left of the "
+                f"batch dims in use when it is drawn ({dim}); indexing with its value (W[{owner}]) moves "
+                f"them one dim further left, so a batch drawn later lands on them. Draw {owner!r} with as "
+                f"many batch dims of size 1 as {name!r} has batch dims (dist.expand("
+                f"{[1] * max(1, len(batch_shape) - 1)}) here), and index with those dropped: W[{owner}[..., 0]] for one "
+                f"batch dim."
+            )
 
     def check_extent(self, kind: str, name: str, shape) -> None:
         """Refuse a tensor that varies along an enumerated node's outcome dim and has batch dims left of it.

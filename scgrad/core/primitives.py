@@ -58,11 +58,12 @@ def cost(name: str, value: torch.Tensor) -> None:
             f"Use torch.as_tensor(value) for a constant."
         )
     with torch._C.DisableTorchFunctionSubclass():  # asked of a value carrying provenance, not through its hook
-        floating = value.is_floating_point() or value.is_complex()
+        floating = value.is_floating_point()
     if not floating:
         raise ScgradError(
-            f"scgrad.cost({name!r}, ...): the value has dtype {value.dtype}; costs are averaged and differentiated, "
-            f"so they must be floating point. Use value.float()."
+            f"scgrad.cost({name!r}, ...): the value has dtype {value.dtype}; costs are averaged, minimised and "
+            f"differentiated, so they must be real floating point. "
+            + ("Record a real function of it (value.abs() ** 2, value.real)." if value.is_complex() else "Use value.float().")
         )
     handler = direct_handler()
     if handler is not None:

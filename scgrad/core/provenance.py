@@ -25,17 +25,13 @@ the value, raw storage and pointer access outside torch, custom C++ code reading
 
 from __future__ import annotations
 
-import sys
-
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
 from scgrad.core import runtime
+from scgrad.core.callers import validating
 from scgrad.core.call_kinds import IN_PLACE, PYTHON_READS, REDUCTION, VALUE_SHAPES, WATCHED, kind_of
 from scgrad.core.collapsed import check_reduction
-
-# Code that reads parameters and values in Python only to validate them.
-_VALIDATING = ("torch/distributions/", "pyro/distributions/", "torch\\distributions\\", "pyro\\distributions\\")
 
 
 class ProvenanceTensor(torch.Tensor):
@@ -58,6 +54,8 @@ class ProvenanceTensor(torch.Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
         kind = kind_of(name)
+        if cls is not ProvenanceTensor:  # a subclass's call (:mod:`scgrad.core.outcome_dims`): its checks, then this
+            return cls._checked_call(func, name, args, kwargs)
         if kind or kwargs:
             return _hooked_call(cls, func, name, kind, args, kwargs or {})
         # The common call: nothing to watch and positional arguments only. Unless one is a container (then the
@@ -97,7 +95,7 @@ def _hooked_call(cls, func, name: str, kind: int, args, kwargs: dict):
     if kind & WATCHED or target is not None:
         _check_escape(func, name, args, target, provenance)
     if kind & REDUCTION:
-        mixed = check_reduction(name, args, kwargs, provenance, _validating)
+        mixed = check_reduction(name, args, kwargs, provenance, validating)
         provenance = provenance if mixed is None else provenance | {mixed}
     with torch._C.DisableTorchFunctionSubclass():  # torch's own ops on the data, results plain tensors
         result = func(*args, **kwargs)
@@ -189,7 +187,7 @@ def _check_escape(func, name: str, args, target, provenance: frozenset) -> None:
             how = f"written in place into a tensor that does not carry them ({_call(func, name)})"
         elif target._view and not provenance <= held:
             how = f"written in place into a view of another tensor ({_call(func, name)}), whose base would not carry them"
-    if how is None or _validating(sys._getframe(3)):  # the caller of __torch_function__, which called _hooked_call
+    if how is None or validating():
         return
     for handler in runtime.handlers():
         report = getattr(handler, "provenance_escaped", None)
@@ -201,12 +199,6 @@ def _check_escape(func, name: str, args, target, provenance: frozenset) -> None:
 def _call(func, name: str) -> str:
     owner = "torch.Tensor." if "Tensor" in getattr(func, "__qualname__", "") else "torch."
     return f"{owner}{name}"
-
-
-def _validating(frame) -> bool:
-    """Whether the Python code making the call is a distribution checking its arguments."""
-    filename = frame.f_code.co_filename if frame is not None else ""
-    return any(part in filename for part in _VALIDATING)
 
 
 def strip(value):

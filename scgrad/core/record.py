@@ -8,6 +8,7 @@ from scgrad.core.graph import CostSite, Graph, Node
 from scgrad.core.layout import Layout
 from scgrad.core.collapsed import Collapsed, refuse_mixed
 from scgrad.core.labels import Outcomes
+from scgrad.core.outcome_dims import OutcomeDim, OutcomeTensor
 from scgrad.core.provenance import ProvenanceTensor, provenance_of, strip
 from scgrad.core.runtime import Handler, Message
 from scgrad.errors import ScgradError
@@ -114,6 +115,11 @@ class GraphRecorder(Handler):
         if node.name in self.layout.framed:  # its value varies along its own outcomes only, not its parents'
             names = frozenset(name for name in node.upstream or () if not isinstance(name, Outcomes))
             return ProvenanceTensor(strip(node.value), names.union(own, (Outcomes(node.name),)))
+        laid = [dim for dim in node.enum_dims if self.layout.enum_dims.get(dim) == node.name] if node.enum_dims else ()
+        if laid and node.probed:  # where its outcomes lie is known: a tensor lining a dim of its own up with them is refused
+            events = len(node.dist.event_shape)
+            dims = tuple(OutcomeDim(dim - events, self.layout.sizes[dim], node.name) for dim in laid)
+            return OutcomeTensor.of(node.value, (node.upstream or frozenset()).union(own), dims)
         if node.probed or node.upstream:
             return ProvenanceTensor(strip(node.value), node.upstream.union(own) if node.upstream else frozenset(own))
         return node.value
@@ -146,15 +152,15 @@ class GraphRecorder(Handler):
             )
         estimator.check(name, dist)
         sample_dim = None if num_samples is None else -(len(dist.batch_shape) + 1)
-        self.layout.check_node(name, dist.batch_shape, sample_dim)
-        node = Node(name, dist, estimator, num_samples, self._order, sample_dim=sample_dim)
+        upstream = provenance_of(dist) if self._probing else None  # before the first probed node no value carries any
+        if upstream is not None:
+            refuse_mixed("the distribution of node", name, dist.batch_shape, upstream)
+        self.layout.check_node(name, dist.batch_shape, sample_dim, upstream)
+        node = Node(name, dist, estimator, num_samples, self._order, sample_dim=sample_dim, upstream=upstream)
         self._order += 1
         wanted = estimator.wants_dependencies or self.layout.looped  # a markov loop's terms must know their nodes
         node.probed = self.track_provenance or (wanted and not torch.compiler.is_compiling())
-        if self._probing:  # before the first probed node no value of this run carries provenance
-            node.upstream = provenance_of(dist)
-            refuse_mixed("the distribution of node", name, dist.batch_shape, node.upstream)
-        elif node.probed:
+        if node.probed and upstream is None:
             node.upstream = frozenset()
             self._probing = True
         return node

@@ -104,6 +104,8 @@ def test_non_tensor_costs_non_distributions_and_bad_num_samples():
         scgrad.cost("c", 1.0)
     with pytest.raises(scgrad.ScgradError, match=r"cost\('c', \.\.\.\): the value has dtype torch.int64.*value.float\(\)"):
         scgrad.cost("c", torch.tensor([1, 2]))
+    with pytest.raises(scgrad.ScgradError, match=r"dtype torch.complex64.*real floating point.*value.abs\(\) \*\* 2"):
+        scgrad.cost("c", torch.tensor([1 + 2j, 3j]))  # minimised: a complex number has no order
     with pytest.raises(scgrad.ScgradError, match=r"must be a torch.distributions.Distribution; got Tensor"):
         scgrad.sample("z", torch.tensor(0.5))
     for bad in (0, -1, 2.0, True):
