@@ -233,6 +233,12 @@ class _Combiner:
 
 def _raise_non_finite(graph: Graph, parts, loss) -> None:
     for site in graph.costs.values():
+        if site.value.numel() == 0:
+            raise ScgradError(
+                f"cost {site.name!r} has no elements (shape {tuple(site.value.shape)}), so its mean, its part of the "
+                f"objective, is NaN. Skip recording it for an empty batch."
+            )
+    for site in graph.costs.values():
         bad = ~torch.isfinite(site.value.detach())
         if bool(bad.any()):
             raise ScgradError(

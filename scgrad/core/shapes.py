@@ -32,7 +32,9 @@ def sum_to(tensor: torch.Tensor, shape: torch.Size, source: str, target: str) ->
             f"{tuple(shape)}: at dim {dim} it is {mine} against {theirs}. Shapes align from the right "
             f"(torch broadcasting) over sample and batch dims. If trailing dims of a distribution are one "
             f"event, declare them: D.Independent(dist, n) or dist.to_event(n); otherwise reshape the cost "
-            f"so its dims line up with the node's sample_shape + batch_shape."
+            f"so its dims line up with the node's sample_shape + batch_shape. If the cost is not computed from "
+            f"the node at all (a regulariser, an analytic KL), record it before sampling the node or run under "
+            f"scgrad.provenance(): by default a cost depends on every node sampled before it."
         )
     return tensor.sum(summed, keepdim=True) if summed else tensor
 

@@ -174,3 +174,22 @@ def test_backward_of_a_surrogate_that_needs_no_gradient():
     objective = run(program)
     with pytest.raises(scgrad.ScgradError, match=r"surrogate needs no gradient.*nodes \['b'\].*costs \['constant'\].*requires_grad"):
         objective.backward()
+
+
+def test_an_empty_cost_is_refused_by_name_not_taken_for_an_overflow():
+    def program():
+        b = scgrad.sample("b", D.Bernoulli(logits=torch.zeros(0)), scgrad.ScoreFunction(scgrad.LeaveOneOut()), num_samples=2)
+        scgrad.cost("c", b)
+
+    expect(r"cost 'c' has no elements \(shape \(2, 0\)\).*NaN", program)
+
+
+def test_a_shape_that_cannot_align_names_time_order_for_a_cost_not_computed_from_the_node():
+    weights = torch.tensor([0.8, -1.2, 0.4], requires_grad=True)
+
+    def program():
+        b = scgrad.sample("b", D.Bernoulli(logits=torch.zeros(2)), scgrad.ScoreFunction())
+        scgrad.cost("c", (b - 0.3) ** 2)
+        scgrad.cost("l2", weights**2)  # a regulariser of another shape, recorded after the node
+
+    expect(r"cost 'l2' of shape \(3,\).*record it before sampling the node or run under\s+scgrad.provenance\(\)", program)
