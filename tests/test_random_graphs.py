@@ -62,7 +62,7 @@ REFUSALS = (
     "is drawn from a distribution that depends on node",
     "not weighted by the",
     "enumerated node(s)",
-    "a downstream cost combines its",
+    "draws of a pair cannot be told apart",
     "a downstream cost sums over its dim(s)",
     "shares a downstream cost with every other",
     "its num_samples dim would sit at batch position",  # exact() enumerates a node, then a later one has draws

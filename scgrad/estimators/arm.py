@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.distributions as D
 
+from scgrad.baselines.base import mixing_costs
 from scgrad.core.graph import Node
 from scgrad.errors import ScgradError
 from scgrad.core.protocol import Estimator, Parts
@@ -74,10 +75,12 @@ class _AntitheticPair(Estimator):
             self._check_given_pairs(node)
         if node.sample_dim not in downstream.independent_dims:
             raise ScgradError(
-                f"node {node.name!r}: a downstream cost combines its {count} draws (it lacks the sample dim "
-                f"{node.sample_dim} of log-prob shape {tuple(node.log_prob.shape)}), so the two draws of a pair "
-                f"cannot be told apart. {type(self).__name__} needs one cost per draw; for a multi-sample objective "
-                f"use ScoreFunction(VIMCO(...))."
+                f"node {node.name!r}: {mixing_costs(downstream, [node.sample_dim])} combines its {count} draws (it "
+                f"lacks the sample dim {node.sample_dim} of log-prob shape {tuple(node.log_prob.shape)}), so the two "
+                f"draws of a pair cannot be told apart. {type(self).__name__} needs one cost per draw; for a "
+                f"multi-sample objective use ScoreFunction(VIMCO(...)). For a cost not computed from {node.name!r} (an "
+                f"analytic KL, a regulariser), record it before sampling {node.name!r} or run under scgrad.provenance(): "
+                f"by default a cost depends on every node sampled before it."
             )
         base, rank = base_distribution(node.dist)
         cost = downstream.cost.reshape(tuple(downstream.cost.shape) + (1,) * rank)

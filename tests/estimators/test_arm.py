@@ -136,5 +136,17 @@ def test_refuses_a_cost_that_combines_the_pair():
         b = scgrad.sample("b", D.Bernoulli(probs=torch.full((3,), 0.3)), scgrad.ARM(), num_samples=2)
         scgrad.cost("c", b.sum(0, keepdim=True))
 
-    with pytest.raises(scgrad.ScgradError, match=r"node 'b'.*combines its 2 draws.*\(2, 3\)"):
+    with pytest.raises(scgrad.ScgradError, match=r"node 'b': cost 'c' \(shape \(1, 3\)\) combines its 2 draws.*\(2, 3\)"):
+        scgrad.surrogate(program)
+
+
+def test_a_cost_recorded_after_the_node_in_time_order_is_told_how_to_leave_it_out():
+    def program():
+        b = scgrad.sample("b", D.Bernoulli(probs=torch.full((3,), 0.3)), scgrad.ARM(), num_samples=2)
+        scgrad.cost("c", b)
+        scgrad.cost("kl", torch.full((3,), 0.1))  # not computed from b, but recorded after it
+
+    with pytest.raises(scgrad.ScgradError, match=r"cost 'kl'.*record it before sampling 'b' or run under scgrad.provenance"):
+        scgrad.surrogate(program)
+    with scgrad.provenance():
         scgrad.surrogate(program)
