@@ -51,6 +51,8 @@ class OutcomeTensor(ProvenanceTensor):
 
     @classmethod
     def _checked_call(cls, func, name: str, args, kwargs):
+        """The provenance hook's call (``ProvenanceTensor.__torch_function__`` hands it here) with the check of
+        :func:`_met` first; a fresh result of an elementwise call knows the outcome dims it still has the size of."""
         outcomes = _met(name, args)
         result = ProvenanceTensor.__torch_function__(func, (), args, kwargs)
         if outcomes and type(result) is ProvenanceTensor and not _among(result, args):
@@ -107,5 +109,6 @@ def _varies(tensor: torch.Tensor, dim: int) -> bool:
 
 
 def _shape(tensor: torch.Tensor) -> torch.Size:
+    """``tensor.shape``, read without the provenance hook."""
     with torch._C.DisableTorchFunctionSubclass():  # asked of a tracked tensor, not through its hook
         return tensor.shape
