@@ -23,9 +23,7 @@ _TORCH = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 def validating() -> bool:
     """Whether the Python code making the call (the first frame outside ``scgrad/core``, where the hook and its
     checks run) is a distribution checking its arguments."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_CORE):
-        frame = frame.f_back
+    frame = _first_frame_outside(_CORE)
     filename = frame.f_code.co_filename if frame is not None else ""
     return any(part in filename for part in _VALIDATING)
 
@@ -33,7 +31,13 @@ def validating() -> bool:
 def from_scgrad() -> bool:
     """Whether the call comes from scgrad's own code (an estimator drawing), directly or through torch's (a
     distribution it builds): the first frame outside the hook and outside torch is in the ``scgrad`` package."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith((_CORE, _TORCH)):
-        frame = frame.f_back
+    frame = _first_frame_outside((_CORE, _TORCH))
     return frame is not None and frame.f_code.co_filename.startswith(_SCGRAD)
+
+
+def _first_frame_outside(prefixes):
+    """The innermost frame of the caller's stack whose file is under none of ``prefixes`` (``None`` if none)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(prefixes):
+        frame = frame.f_back
+    return frame

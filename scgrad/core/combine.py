@@ -238,7 +238,6 @@ def _raise_non_finite(graph: Graph, parts, loss) -> None:
                 f"cost {site.name!r} has no elements (shape {tuple(site.value.shape)}), so its mean, its part of the "
                 f"objective, is NaN. Skip recording it for an empty batch."
             )
-    for site in graph.costs.values():
         bad = ~torch.isfinite(site.value.detach())
         if bool(bad.any()):
             raise ScgradError(

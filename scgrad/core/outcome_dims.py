@@ -43,11 +43,7 @@ class OutcomeTensor(ProvenanceTensor):
     def of(value: torch.Tensor, provenance: frozenset, outcomes: tuple) -> ProvenanceTensor:
         """``value`` carrying ``provenance`` and knowing ``outcomes`` (those it has the size of)."""
         out = ProvenanceTensor(strip(value), provenance)
-        kept = _holding(out, outcomes)
-        if kept and type(out) is ProvenanceTensor:
-            out.__class__ = OutcomeTensor
-            out._outcomes = kept
-        return out
+        return _knowing(out, outcomes) if type(out) is ProvenanceTensor else out
 
     @classmethod
     def _checked_call(cls, func, name: str, args, kwargs):
@@ -56,10 +52,7 @@ class OutcomeTensor(ProvenanceTensor):
         outcomes = _met(name, args)
         result = ProvenanceTensor.__torch_function__(func, (), args, kwargs)
         if outcomes and type(result) is ProvenanceTensor and not _among(result, args):
-            kept = _holding(result, outcomes)
-            if kept:
-                result.__class__ = OutcomeTensor
-                result._outcomes = kept
+            _knowing(result, outcomes)
         return result
 
 
@@ -69,15 +62,14 @@ def _met(name: str, args) -> tuple:
     if name not in ELEMENTWISE:
         return ()
     known = {outcome for arg in args if isinstance(arg, OutcomeTensor) for outcome in arg._outcomes}
-    if from_scgrad():  # an estimator's own noise, drawn in the shape of a value's parameters
-        return tuple(known)
     for arg in args:
         if not isinstance(arg, torch.Tensor):
             continue
         held, shape = provenance_of(arg), _shape(arg)
         for outcome in known:
-            if outcome.node not in held and len(shape) >= -outcome.position and shape[outcome.position] > 1 and \
-                    _varies(arg, outcome.position):
+            suspect = outcome.node not in held and len(shape) >= -outcome.position and shape[outcome.position] > 1
+            # scgrad's own estimators draw noise in the shape of a value's parameters: not the program's tensor
+            if suspect and not from_scgrad() and _varies(arg, outcome.position):
                 raise ScgradError(
                     f"torch.{name} combines the value of enumerated node {outcome.node!r}, whose {outcome.size} "
                     f"outcomes lie at dim {outcome.position}, with a tensor of shape {tuple(shape)} not computed from "
@@ -93,10 +85,15 @@ def _met(name: str, args) -> tuple:
     return tuple(known)
 
 
-def _holding(tensor: torch.Tensor, outcomes: tuple) -> tuple:
-    """The ``outcomes`` at whose position ``tensor`` has their size."""
+def _knowing(tensor: ProvenanceTensor, outcomes: tuple) -> ProvenanceTensor:
+    """``tensor``, a fresh :class:`~scgrad.core.provenance.ProvenanceTensor`, made an :class:`OutcomeTensor` in place
+    knowing those of ``outcomes`` at whose position it has their size (left as it is where it has none)."""
     shape = _shape(tensor)
-    return tuple(o for o in outcomes if len(shape) >= -o.position and shape[o.position] == o.size)
+    kept = tuple(o for o in outcomes if len(shape) >= -o.position and shape[o.position] == o.size)
+    if kept:
+        tensor.__class__ = OutcomeTensor
+        tensor._outcomes = kept
+    return tensor
 
 
 def _varies(tensor: torch.Tensor, dim: int) -> bool:

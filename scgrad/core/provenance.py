@@ -53,9 +53,9 @@ class ProvenanceTensor(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "")
-        kind = kind_of(name)
         if cls is not ProvenanceTensor:  # a subclass's call (:mod:`scgrad.core.outcome_dims`): its checks, then this
             return cls._checked_call(func, name, args, kwargs)
+        kind = kind_of(name)
         if kind or kwargs:
             return _hooked_call(cls, func, name, kind, args, kwargs or {})
         # The common call: nothing to watch and positional arguments only. Unless one is a container (then the

@@ -153,8 +153,7 @@ class GraphRecorder(Handler):
         estimator.check(name, dist)
         sample_dim = None if num_samples is None else -(len(dist.batch_shape) + 1)
         upstream = provenance_of(dist) if self._probing else None  # before the first probed node no value carries any
-        if upstream is not None:
-            refuse_mixed("the distribution of node", name, dist.batch_shape, upstream)
+        refuse_mixed("the distribution of node", name, dist.batch_shape, upstream)
         self.layout.check_node(name, dist.batch_shape, sample_dim, upstream)
         node = Node(name, dist, estimator, num_samples, self._order, sample_dim=sample_dim, upstream=upstream)
         self._order += 1
